@@ -1,0 +1,22 @@
+"""fluxtorch: the model-building notation of early Flux.jl, on PyTorch.
+
+Every model is a ``torch.nn.Module`` (or a plain function), so CUDA, autograd,
+``torch.optim``, ``torch.compile`` and the rest of PyTorch work unchanged.
+"""
+
+from fluxtorch._convert import to_tensor
+from fluxtorch._template import Model, Param, State, Template, UninferredError, net
+from fluxtorch.debug import annotate
+from fluxtorch.layers import (
+    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Reshape,
+    flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Param", "Reshape",
+    "State", "Template", "UninferredError",
+    "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
+    "tanh", "to_tensor", "σ",
+]

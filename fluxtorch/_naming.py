@@ -1,0 +1,40 @@
+"""How models and functions are named when printed: like the code that built them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+_SHOWN = {torch.sigmoid: "σ", torch.relu: "relu", torch.tanh: "tanh"}
+
+
+def callable_name(f: Any) -> str:
+    """The name a model or function is shown by in a repr.
+
+    >>> callable_name(torch.sigmoid), callable_name(torch.exp)
+    ('σ', 'exp')
+    """
+    try:
+        shown = _SHOWN.get(f)
+    except TypeError:
+        shown = None
+    if shown is not None:
+        return shown
+    if isinstance(f, nn.Module):
+        return repr(f)
+    name = getattr(f, "__name__", None)
+    return name if isinstance(name, str) else repr(f)
+
+
+def param_count(model: Any) -> int:
+    """Number of trainable values a model holds (0 for a plain function or a pending layer).
+
+    >>> param_count(torch.nn.Linear(3, 2))
+    8
+    """
+    if not isinstance(model, nn.Module):
+        return 0
+    unique = {id(p): p for m in model.modules() for p in m._parameters.values() if p is not None}
+    return sum(p.numel() for p in unique.values())

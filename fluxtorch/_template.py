@@ -1,0 +1,371 @@
+"""Templates: ``@net`` turns a class of annotated fields and a ``forward`` into an ``nn.Module``.
+
+A template declares what it holds (``Param`` tensors, ``Model`` sub-models, ``State``)
+and one forward function; ``net`` writes the constructor, the ``nn.Parameter``
+wrapping, the sub-module registration and the repr.  ``Affine``, the recurrent layers
+and users' own layers are all written this way.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from fluxtorch._convert import at_edge, to_tensor
+from fluxtorch._naming import callable_name
+from fluxtorch._shape import is_shape_only, real_tensors
+from fluxtorch.debug._notes import annotate
+
+
+class Param:
+    """Field kind: a trainable tensor, stored as an ``nn.Parameter``."""
+
+
+class Model:
+    """Field kind: a sub-model, any callable; ``nn.Module`` ones are registered."""
+
+
+class State:
+    """Field kind: recurrent state whose initial value is a trainable tensor."""
+
+
+_KINDS = (Param, Model, State)
+_EMPTY = inspect.Parameter.empty
+
+
+class UninferredError(AttributeError, RuntimeError):
+    """A layer's sizes are not known yet, so its parameters do not exist."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One declared field of a template: its name, kind and default."""
+
+    name: str
+    kind: type
+    default: Any = _EMPTY
+
+
+class _TemplateMeta(type(nn.Module)):  # type: ignore[misc]
+    """Dispatches ``T(args...)`` to a registered convenience constructor when one fits."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        for ctor in cls.__dict__.get("_constructors", ()):
+            if _fits(ctor, args, kwargs):
+                return ctor(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+def _fits(ctor: Callable[..., Any], args: tuple, kwargs: dict) -> bool:
+    """True when ``args`` bind to ``ctor`` and match every plain-type annotation."""
+    sig = inspect.signature(ctor)
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError:
+        return False
+    for name, value in bound.arguments.items():
+        ann = sig.parameters[name].annotation
+        if isinstance(ann, str):
+            ann = {"int": int, "float": float, "str": str, "bool": bool}.get(ann, _EMPTY)
+        if ann is int and (isinstance(value, bool) or not isinstance(value, int)):
+            return False
+        if ann in (float, str, bool) and not isinstance(value, ann):
+            return False
+    return True
+
+
+class Template(nn.Module, metaclass=_TemplateMeta):
+    """Base of every ``@net`` class: field storage, constructors, size inference, repr."""
+
+    _fields: ClassVar[tuple[Field, ...]] = ()
+    _constructors: ClassVar[list[Callable[..., Any]]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        cls = type(self)
+        try:
+            bound = cls._signature.bind(*args, **kwargs)
+        except TypeError as err:
+            names = ", ".join(f.name for f in cls._fields)
+            raise TypeError(
+                f"{cls.__name__} takes its fields ({names}) positionally or by keyword; "
+                f"got {len(args)} positional and {sorted(kwargs)} keyword arguments: {err}. "
+                f"Fix: call {cls.__name__}({names})."
+            ) from None
+        bound.apply_defaults()
+        for field in cls._fields:
+            self._set_field(field, bound.arguments[field.name])
+
+    def _set_field(self, field: Field, value: Any) -> None:
+        where = f"{type(self).__name__}.{field.name}"
+        if field.kind in (Param, State):
+            setattr(self, field.name, _as_parameter(value, where, field.kind.__name__))
+        elif field.kind is Model:
+            if not callable(value):
+                raise TypeError(
+                    f"{where} is a Model field: expected a callable (a layer, an nn.Module "
+                    f"or a function), got {type(value).__name__}. Fix: pass a model such as "
+                    f"Affine(10, 5) or a function such as relu."
+                )
+            setattr(self, field.name, value)
+        else:
+            setattr(self, field.name, value)
+
+    @classmethod
+    def constructor(cls, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn`` as a convenience constructor chosen by its annotated argument types.
+
+        >>> @net
+        ... class Scale:
+        ...     s: Param
+        ...     def forward(self, x):
+        ...         return x * self.s
+        >>> @Scale.constructor
+        ... def _(n: int):
+        ...     return Scale(torch.ones(n))
+        >>> Scale(3).s.shape
+        torch.Size([3])
+        """
+        cls._constructors.append(fn)
+        return fn
+
+    @classmethod
+    def infer(cls, build: Callable[[tuple[int, ...]], Template], shown: str) -> Template:
+        """A layer whose sizes come from the first input shape it sees.
+
+        ``build(shape)`` makes the real layer once the input shape is known (at
+        construction after an ``Input``, else at the first call); ``shown`` is the
+        repr's argument text until then, e.g. ``"? => 128"``.
+
+        >>> lazy = Affine.infer(lambda shape: Affine(shape[-1], 2), "? => 2")
+        >>> lazy
+        Affine(? => 2)
+        >>> lazy(torch.ones(3, 4)).shape
+        torch.Size([3, 2])
+        >>> lazy
+        Affine(4 => 2)
+        """
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self._pending = (build, shown)
+        for field in cls._fields:
+            self.__dict__[field.name] = _Uninferred(self, field.name)
+        self._pending_hook = self.register_forward_pre_hook(_infer_on_call)
+        return self
+
+    @property
+    def inferred(self) -> bool:
+        """Whether every size of this layer (and of the layers inside it) is known."""
+        return not any(getattr(m, "_pending", None) for m in self.modules())
+
+    def materialize(self, shape: tuple[int, ...], *, device: Any = None, dtype: Any = None) -> None:
+        """Create this pending layer's parameters for inputs of ``shape`` (batch included)."""
+        build, _ = self._pending
+        built = build(tuple(shape))
+        if device is not None or dtype is not None:
+            built = built.to(device=device, dtype=dtype)
+        self._pending_hook.remove()
+        del self._pending, self._pending_hook
+        for field in type(self)._fields:
+            self.__dict__.pop(field.name, None)
+        for name, value in vars(built).items():
+            if name in ("_parameters", "_buffers", "_modules"):
+                for key, item in value.items():
+                    setattr(self, key, item)
+            elif not name.startswith("_") and name != "training":
+                setattr(self, name, value)
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """The parameters, as ``nn.Module.parameters``; refused while a size is uninferred."""
+        _require_inferred(self)
+        return super().parameters(recurse)
+
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
+        """As ``nn.Module.named_parameters``; refused while a size is uninferred."""
+        _require_inferred(self)
+        return super().named_parameters(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        """The arguments shown in the repr; templates override it for a compact form."""
+        parts = []
+        for field in type(self)._fields:
+            value = getattr(self, field.name)
+            if isinstance(value, Tensor):
+                parts.append(f"{field.name}={tuple(value.shape)}")
+            elif field.kind is Model:
+                parts.append(callable_name(value))
+            else:
+                parts.append(f"{field.name}={value!r}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        pending = self.__dict__.get("_pending")
+        inner = pending[1] if pending else self.extra_repr()
+        return f"{type(self).__name__}({inner})"
+
+
+def _infer_on_call(module: Template, args: tuple) -> None:
+    """Forward pre-hook of a pending layer: build it from the first input's shape."""
+    x = to_tensor(args[0]) if args else None
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{module!r} infers its sizes from a tensor input; got {type(x).__name__}.")
+    dtype = x.dtype if x.is_floating_point() else None
+    if is_shape_only(x):  # size inference on a data-free tensor still builds real parameters
+        with real_tensors():
+            module.materialize(x.shape, dtype=dtype)
+    else:
+        module.materialize(x.shape, device=x.device, dtype=dtype)
+
+
+def uninferred_layers(model: nn.Module) -> list[str]:
+    """Paths of the layers inside ``model`` whose sizes are not inferred yet."""
+    return [f"{name or 'model'}: {m!r}" for name, m in model.named_modules() if getattr(m, "_pending", None)]
+
+
+def _require_inferred(model: nn.Module) -> None:
+    missing = uninferred_layers(model)
+    if missing:
+        raise UninferredError(
+            f"{type(model).__name__} has layers whose input size is not inferred yet "
+            f"({'; '.join(missing)}), so their parameters do not exist. Fix: start the Chain "
+            f"with Input(...) (e.g. Chain(Input(784), Affine(128), ...)) or call the model once "
+            f"on example data before asking for parameters or building an optimizer."
+        )
+
+
+class _Uninferred:
+    """Stands in for a parameter of a pending layer; any use explains the fix."""
+
+    def __init__(self, owner: Template, name: str) -> None:
+        self._message = (
+            f"{owner!r}.{name} does not exist yet: the layer's input size is not inferred. "
+            f"Fix: put Input(...) first in the Chain, or call the model once on example data."
+        )
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise UninferredError(self._message)
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN206
+        for arg in (*args, *(kwargs or {}).values()):
+            if isinstance(arg, cls):
+                arg._fail()
+        return NotImplemented
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._fail()
+
+    def __repr__(self) -> str:
+        return "<uninferred parameter>"
+
+    __matmul__ = __rmatmul__ = __add__ = __radd__ = __mul__ = __rmul__ = _fail
+    __sub__ = __rsub__ = __truediv__ = __rtruediv__ = __len__ = __iter__ = _fail
+
+
+def _as_parameter(value: Any, where: str, kind: str) -> nn.Parameter:
+    """Wrap a tensor, array or nested list as an ``nn.Parameter``; shared ones stay shared."""
+    if isinstance(value, nn.Parameter):
+        return value
+    if isinstance(value, (Tensor, np.ndarray, list, tuple, float, int)) and not isinstance(value, bool):
+        tensor = to_tensor(value)
+        return nn.Parameter(tensor, requires_grad=tensor.is_floating_point() or tensor.is_complex())
+    raise TypeError(
+        f"{where} is a {kind} field: expected a tensor (or an array or nested list of "
+        f"numbers), got {type(value).__name__}. Fix: pass e.g. torch.randn(5, 5)."
+    )
+
+
+def _wrap_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
+    """The user's forward, with list/array inputs converted and failures located."""
+
+    def forward_located(self: Template, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(x, Tensor):
+            x = at_edge(x, who=repr(self))
+        try:
+            return forward(self, x, *args, **kwargs)
+        except Exception as err:
+            annotate(err, self, x=x)
+            raise
+
+    forward_located.__wrapped__ = forward  # type: ignore[attr-defined]
+    forward_located.__doc__ = forward.__doc__
+    forward_located.__name__ = forward.__name__
+    forward_located.__qualname__ = forward.__qualname__
+    return forward_located
+
+
+def net(cls: type) -> type[Template]:
+    """Make an ``nn.Module`` template from a class of annotated fields and a ``forward``.
+
+    Fields annotated ``Param`` become parameters, ``Model`` sub-models (any callable),
+    ``State`` recurrent state; other annotations are plain settings with optional
+    defaults.  The generated constructor takes the fields in order, positionally or by
+    keyword.
+
+    >>> @net
+    ... class MyAffine:
+    ...     W: Param
+    ...     b: Param
+    ...     def forward(self, x):
+    ...         return x @ self.W + self.b
+    >>> m = MyAffine(torch.ones(2, 3), torch.zeros(3))
+    >>> m(torch.ones(4, 2)).shape
+    torch.Size([4, 3])
+    >>> sorted(name for name, _ in m.named_parameters())
+    ['W', 'b']
+    """
+    if not isinstance(cls, type):
+        raise TypeError(
+            f"@net decorates a class of annotated fields with a forward method; got "
+            f"{type(cls).__name__}. Fix: write `@net` above `class MyLayer: ...`."
+        )
+    annotations = cls.__dict__.get("__annotations__", {})
+    namespace = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
+    fields = []
+    for name, ann in annotations.items():
+        kind = _kind_of(ann)
+        default = namespace.pop(name, _EMPTY)
+        fields.append(Field(name, kind, default))
+    if "forward" not in namespace:
+        raise TypeError(
+            f"@net template {cls.__name__} has no forward method. Fix: add "
+            f"`def forward(self, x): ...` computing the output from x and the fields."
+        )
+    namespace["forward"] = _wrap_forward(namespace["forward"])
+    namespace["_fields"] = tuple(fields)
+    namespace["_constructors"] = []
+    namespace["_signature"] = inspect.Signature(
+        [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=f.default) for f in fields]
+    )
+    bases = tuple(b for b in cls.__bases__ if b is not object) or (Template,)
+    if not any(issubclass(b, Template) for b in bases):
+        bases = (*bases, Template)
+    template = _TemplateMeta(cls.__name__, bases, namespace)
+    _rebind_class_cells(namespace, cls, template)
+    return template
+
+
+def _rebind_class_cells(namespace: dict, old: type, new: type) -> None:
+    """Point zero-argument ``super()`` in the template's methods at the generated class."""
+    for value in namespace.values():
+        func = getattr(value, "__wrapped__", value)
+        func = getattr(func, "__func__", func)
+        for cell in getattr(func, "__closure__", None) or ():
+            if cell.cell_contents is old:
+                cell.cell_contents = new
+
+
+def _kind_of(annotation: Any) -> type | None:
+    if isinstance(annotation, str):
+        return {k.__name__: k for k in _KINDS}.get(annotation)
+    return annotation if annotation in _KINDS else None
+
+
+__all__ = ["Field", "Model", "Param", "State", "Template", "UninferredError", "net", "uninferred_layers"]

@@ -1,0 +1,60 @@
+"""``Affine``: ``y = x W + b``, the basic layer of the seed, written as a template."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from fluxtorch._template import Param, net
+from fluxtorch.layers._init import glorot_uniform
+
+
+@net
+class Affine:
+    """``x @ W + b`` with ``W`` of shape ``(in, out)`` and ``b`` of shape ``(out,)``.
+
+    Input ``(batch, in)`` or a single point ``(in,)``; output ``(batch, out)`` / ``(out,)``.
+    Build it from sizes, ``Affine(in, out, init=glorot_uniform)``, from the output size
+    alone (``Affine(out)``: the input size is inferred), or from tensors ``Affine(W, b)``.
+
+    >>> layer = Affine(torch.ones(3, 2), torch.zeros(2))
+    >>> layer(torch.tensor([1.0, 2.0, 3.0]))
+    tensor([6., 6.], grad_fn=<AddBackward0>)
+    """
+
+    W: Param
+    b: Param
+
+    def forward(self, x: Tensor) -> Tensor:
+        W, b = self.W, self.b
+        if x.shape[-1:] != W.shape[:1]:
+            raise ValueError(
+                f"{self!r} expected input with {W.shape[0]} features in its last dimension, "
+                f"got shape {tuple(x.shape)}. Fix: give data of shape (batch, {W.shape[0]}), "
+                f"or build the layer as Affine({x.shape[-1] if x.dim() else '?'}, {W.shape[1]})."
+            )
+        try:
+            return torch.addmm(b, x, W) if x.dim() == 2 else x @ W + b  # (B, in) @ (in, out)
+        except RuntimeError:
+            if x.dtype != W.dtype or x.device != W.device:
+                raise TypeError(
+                    f"{self!r} holds {W.dtype} parameters on {W.device}, got input of dtype "
+                    f"{x.dtype} on {x.device}. Fix: convert the data, e.g. x.to({W.dtype}), "
+                    f"or the model, e.g. model.to({x.dtype})."
+                ) from None
+            raise
+
+    def extra_repr(self) -> str:
+        return f"{self.W.shape[0]} => {self.W.shape[1]}"
+
+
+@Affine.constructor
+def _sizes(in_: int, out: int, *, init: Callable[..., Tensor] = glorot_uniform) -> Affine:
+    return Affine(init(in_, out), torch.zeros(out))
+
+
+@Affine.constructor
+def _inferred(out: int, *, init: Callable[..., Tensor] = glorot_uniform) -> Affine:
+    return Affine.infer(lambda shape: Affine(shape[-1], out, init=init), f"? => {out}")

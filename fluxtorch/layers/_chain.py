@@ -1,0 +1,137 @@
+"""``Chain``: a fold over callables.  Any function is a model, so any function is a layer."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, overload
+
+from torch import nn
+
+from fluxtorch._convert import at_edge
+from fluxtorch._shape import run_on_shape
+from fluxtorch._naming import callable_name, param_count
+from fluxtorch._template import _require_inferred
+from fluxtorch.debug._notes import annotate
+from fluxtorch.layers._input import Input
+
+
+class Chain(nn.Module):
+    """Call layers in sequence: ``Chain(f, g, h)(x) == h(g(f(x)))``.
+
+    Layers are any callables (fluxtorch layers, ``nn.Module``s, torch functions,
+    ``def``s, lambdas); module layers are registered under their position (``0.W``,
+    ``2.b``, as ``nn.Sequential``) or their name for ``Chain(encoder=..., decoder=...)``.
+    Starting with ``Input(...)`` infers every layer's size at construction.
+
+    >>> m = Chain(Input(4), Affine(3), relu, Affine(2), softmax)
+    >>> m
+    Chain(Input(4), Affine(4 => 3), relu, Affine(3 => 2), softmax)  # 23 parameters
+    >>> m(torch.ones(5, 4)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(self, *layers: Callable[..., Any], **named: Callable[..., Any]) -> None:
+        super().__init__()
+        self._names: list[str] = []
+        self._layers: list[Callable[..., Any]] = []
+        for i, layer in enumerate(layers):
+            self._add(str(i), layer)
+        for name, layer in named.items():
+            self._add(name, layer)
+        if self._layers and isinstance(self._layers[0], Input):
+            self._infer_sizes((1, *self._layers[0].shape))
+
+    def _add(self, name: str, layer: Callable[..., Any]) -> None:
+        position = len(self._layers)
+        if not callable(layer):
+            raise TypeError(
+                f"Chain layer {name if not name.isdigit() else position} must be callable (a "
+                f"layer, an nn.Module or a function); got {type(layer).__name__} {layer!r:.60}. "
+                f"Fix: pass the function itself (e.g. relu, not relu(x)) or wrap the value in a layer."
+            )
+        if not name.isdigit() and (name in self._names or hasattr(type(self), name) or name in self.__dict__):
+            raise ValueError(f"Chain cannot name a layer {name!r}: the name is taken. Fix: choose another name.")
+        if isinstance(layer, nn.Module):
+            self.add_module(name, layer)
+        elif not name.isdigit():
+            self.__dict__[name] = layer
+        self._names.append(name)
+        self._layers.append(layer)
+
+    def _infer_sizes(self, shape: tuple[int, ...]) -> None:
+        """Create every size-inferred layer's parameters by passing a shape-only tensor through."""
+        run_on_shape(self, shape)
+
+    def forward(self, x: Any) -> Any:
+        x = at_edge(x, who="Chain")
+        for i, layer in enumerate(self._layers):
+            try:
+                x = layer(x)
+            except Exception as err:
+                annotate(err, self, step=self._step(i), child=layer, x=x)
+                raise
+        return x
+
+    def _step(self, i: int) -> int | str:
+        name = self._names[i]
+        return int(name) if name.isdigit() else name
+
+    @overload
+    def __getitem__(self, index: int | str) -> Callable[..., Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Chain: ...
+
+    def __getitem__(self, index: int | str | slice) -> Any:
+        if isinstance(index, slice):
+            sub = Chain()
+            for name, layer in zip(self._names[index], self._layers[index]):
+                sub._add(str(len(sub)) if name.isdigit() else name, layer)
+            return sub
+        if isinstance(index, str):
+            if index not in self._names:
+                raise KeyError(f"Chain has no layer named {index!r}; its names are {self._names}.")
+            return self._layers[self._names.index(index)]
+        return self._layers[index]
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Callable[..., Any]]:
+        return iter(self._layers)
+
+    def append(self, layer: Callable[..., Any]) -> Chain:
+        """Add ``layer`` at the end (registered under its position) and return the Chain.
+
+        >>> Chain(Affine(2, 3)).append(relu)
+        Chain(Affine(2 => 3), relu)  # 9 parameters
+        """
+        self._add(str(len(self._layers)), layer)
+        return self
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """As ``nn.Module.parameters``; refused while a layer's size is uninferred."""
+        _require_inferred(self)
+        return super().parameters(recurse)
+
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
+        """As ``nn.Module.named_parameters``; refused while a layer's size is uninferred."""
+        _require_inferred(self)
+        return super().named_parameters(*args, **kwargs)
+
+    def _parts(self) -> list[str]:
+        parts = []
+        for name, layer in zip(self._names, self._layers):
+            shown = layer._inner_repr() if isinstance(layer, Chain) else callable_name(layer)
+            parts.append(shown if name.isdigit() else f"{name} = {shown}")
+        return parts
+
+    def _inner_repr(self) -> str:
+        return f"Chain({', '.join(self._parts())})"
+
+    def __repr__(self) -> str:
+        text = self._inner_repr()
+        if len(text) > 100:
+            text = "Chain(\n" + "".join(f"  {part},\n" for part in self._parts()) + ")"
+        count = param_count(self)
+        return f"{text}  # {count:_} parameter{'s' if count != 1 else ''}" if count else text
+
+

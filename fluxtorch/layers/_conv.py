@@ -1,0 +1,134 @@
+"""Convolution shims whose input channels are inferred: ``Conv2D``, ``MaxPool``, ``AvgPool``, ``Reshape``.
+
+Data is batch-first with channels as torch expects: ``(batch, channels, height, width)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from fluxtorch._template import Param, net
+from fluxtorch.layers._init import glorot_uniform
+
+
+@net
+class Conv2D:
+    """2-D convolution: ``W`` of shape ``(out, in, kh, kw)``, bias ``b`` of shape ``(out,)``.
+
+    ``Conv2D(out, kernel)`` infers ``in`` from its input; ``Conv2D(in, out, kernel)`` does not.
+
+    >>> Conv2D(1, 8, 3)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 8, 26, 26])
+    """
+
+    W: Param
+    b: Param
+    stride: int = 1
+    padding: int = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() not in (3, 4) or x.shape[-3] != self.W.shape[1]:
+            raise ValueError(
+                f"{self!r} expected input of shape (batch, {self.W.shape[1]}, height, width), got "
+                f"{tuple(x.shape)}. Fix: give images with {self.W.shape[1]} channels first, e.g. "
+                f"Reshape({self.W.shape[1]}, 28, 28) before it."
+            )
+        return F.conv2d(x, self.W, self.b, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        out, in_, kh, kw = self.W.shape
+        extra = (f", stride={self.stride}" if self.stride != 1 else "") + (
+            f", padding={self.padding}" if self.padding else ""
+        )
+        return f"{in_} => {out}, ({kh}, {kw}){extra}"
+
+
+def _kernel(kernel: int | tuple[int, int]) -> tuple[int, int]:
+    return (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+
+
+@Conv2D.constructor
+def _sizes(
+    in_: int, out: int, kernel: int | tuple[int, int], *, stride: int = 1, padding: int = 0,
+    init: Callable[..., Tensor] = glorot_uniform,
+) -> Conv2D:
+    return Conv2D(init(out, in_, *_kernel(kernel)), torch.zeros(out), stride, padding)
+
+
+@Conv2D.constructor
+def _inferred(
+    out: int, kernel: int | tuple[int, int], *, stride: int = 1, padding: int = 0,
+    init: Callable[..., Tensor] = glorot_uniform,
+) -> Conv2D:
+    def build(shape: tuple[int, ...]) -> Conv2D:
+        return Conv2D(shape[-3], out, kernel, stride=stride, padding=padding, init=init)
+
+    kh, kw = _kernel(kernel)
+    return Conv2D.infer(build, f"? => {out}, ({kh}, {kw})")
+
+
+@net
+class MaxPool:
+    """Max pooling over ``kernel × kernel`` windows (stride defaults to the kernel).
+
+    >>> MaxPool(2)(torch.zeros(1, 3, 8, 8)).shape
+    torch.Size([1, 3, 4, 4])
+    """
+
+    kernel: int = 2
+    stride: int | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(x, self.kernel, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"{self.kernel}" + (f", stride={self.stride}" if self.stride else "")
+
+
+@net
+class AvgPool:
+    """Average pooling over ``kernel × kernel`` windows (stride defaults to the kernel).
+
+    >>> AvgPool(2)(torch.ones(1, 3, 8, 8)).shape
+    torch.Size([1, 3, 4, 4])
+    """
+
+    kernel: int = 2
+    stride: int | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, self.kernel, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"{self.kernel}" + (f", stride={self.stride}" if self.stride else "")
+
+
+@net
+class Reshape:
+    """Reshape each data point, keeping the batch dimension (``-1`` fills in one size).
+
+    >>> Reshape(1, 28, 28)(torch.zeros(5, 784)).shape
+    torch.Size([5, 1, 28, 28])
+    """
+
+    shape: tuple
+
+    def __init__(self, *shape: int) -> None:
+        super().__init__(tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple) else shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        try:
+            return x.reshape(x.shape[0], *self.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"{self!r} cannot reshape data points of shape {tuple(x.shape[1:])} (batch "
+                f"{x.shape[0]}) to {self.shape}: the sizes differ. Fix: choose a shape with "
+                f"{x[0].numel()} values per data point."
+            ) from None
+
+    def extra_repr(self) -> str:
+        return ", ".join(map(str, self.shape))
