@@ -307,6 +307,15 @@ class Stateful(Template):
                 value = _as_parameter(value, f"{type(self).__name__}.{name}", "State")
         super().__setattr__(name, value)
 
+    def materialize(self, shape: tuple[int, ...], *, device: Any = None, dtype: Any = None) -> None:
+        """As ``Template.materialize``; built during a run, the initial states still become parameters."""
+        slot = self.__dict__.pop("_slot", None)
+        try:
+            super().materialize(shape, device=device, dtype=dtype)
+        finally:
+            if slot is not None:
+                self.__dict__["_slot"] = slot
+
     def initial_state(self, name: str, batch: tuple[int, ...]) -> Tensor:
         """The trainable initial value of state ``name``, broadcast over ``batch``."""
         start = self._parameters[name]
