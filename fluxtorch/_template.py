@@ -364,6 +364,8 @@ def net(cls: type) -> type[Template]:
     namespace = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
     inherited = {f.name: f for b in reversed(cls.__mro__[1:]) for f in getattr(b, "_fields", ())}
     for name, ann in annotations.items():
+        if _is_classvar(ann):
+            continue
         inherited[name] = Field(name, _kind_of(ann), namespace.pop(name, _EMPTY))
     fields = list(inherited.values())
     _check_defaults_last(cls.__name__, fields)
@@ -379,7 +381,7 @@ def net(cls: type) -> type[Template]:
     namespace["_signature"] = inspect.Signature(
         [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=f.default) for f in fields]
     )
-    bases = tuple(b for b in cls.__bases__ if b is not object) or (Template,)
+    bases = tuple(b for b in cls.__bases__ if b not in (object, nn.Module)) or (Template,)
     if not any(issubclass(b, Template) for b in bases):
         bases = (*bases, Template)
     template = _TemplateMeta(cls.__name__, bases, namespace)
@@ -414,9 +416,15 @@ def _rebind_class_cells(namespace: dict, old: type, new: type) -> None:
                 cell.cell_contents = new
 
 
+def _is_classvar(annotation: Any) -> bool:
+    if isinstance(annotation, str):
+        return annotation.split("[", 1)[0].rsplit(".", 1)[-1] == "ClassVar"
+    return annotation is ClassVar or typing.get_origin(annotation) is ClassVar
+
+
 def _kind_of(annotation: Any) -> type | None:
     if isinstance(annotation, str):
-        return {k.__name__: k for k in _KINDS}.get(annotation)
+        return {k.__name__: k for k in _KINDS}.get(annotation.rsplit(".", 1)[-1])  # "fluxtorch.Param"
     return annotation if annotation in _KINDS else None
 
 

@@ -231,3 +231,20 @@ def test_errors_inside_a_template_are_located() -> None:
     note = info.value.__notes__[0]
     assert "TLP.second, an Affine(20 => 15)" in note and "given input of shape (3, 21)" in note
     assert "self.second(l1)" in note
+
+
+def test_annotation_spellings_and_bases() -> None:
+    import fluxtorch
+    from typing import ClassVar
+
+    @net
+    class Spelled(nn.Module):  # an explicit nn.Module base is allowed
+        W: "fluxtorch.Param"  # string annotations (from __future__ import annotations) work too
+        b: fluxtorch.Param
+        unit: ClassVar[str] = "m"  # a class variable, not a field
+        def forward(self, x):
+            return x @ self.W + self.b
+
+    m = Spelled(torch.eye(2), torch.zeros(2))
+    assert list(m.state_dict()) == ["W", "b"] and Spelled.unit == "m"
+    assert [f.name for f in Spelled._fields] == ["W", "b"]
