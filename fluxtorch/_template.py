@@ -72,7 +72,17 @@ def _fits(ctor: Callable[..., Any], args: tuple, kwargs: dict) -> bool:
         bound = sig.bind(*args, **kwargs)
     except TypeError:
         return False
-    return all(_matches(value, sig.parameters[name].annotation) for name, value in bound.arguments.items())
+    for name, value in bound.arguments.items():
+        param = sig.parameters[name]
+        if param.kind is param.VAR_POSITIONAL:  # *sizes: int checks every size
+            values = value
+        elif param.kind is param.VAR_KEYWORD:
+            values = value.values()
+        else:
+            values = (value,)
+        if not all(_matches(v, param.annotation) for v in values):
+            return False
+    return True
 
 
 def _signature(ctor: Callable[..., Any]) -> inspect.Signature:

@@ -115,3 +115,11 @@ def test_errors() -> None:
     with pytest.raises(ValueError) as info:
         m(torch.randn(4, 5))
     assert "AnonymousNet.d, an Affine(3 => 2), given input of shape (4, 5)" in info.value.__notes__[0]
+
+
+def test_compiles_fullgraph_inside_a_chain() -> None:
+    d = Affine(4, 4)
+    m = Chain(Affine(3, 4), net(lambda x: torch.tanh(x @ d.W + d.b)), relu)
+    x = torch.randn(2, 3)
+    compiled = torch.compile(m, fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(x), m(x))

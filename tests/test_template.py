@@ -248,3 +248,18 @@ def test_annotation_spellings_and_bases() -> None:
     m = Spelled(torch.eye(2), torch.zeros(2))
     assert list(m.state_dict()) == ["W", "b"] and Spelled.unit == "m"
     assert [f.name for f in Spelled._fields] == ["W", "b"]
+
+
+def test_variadic_constructor_checks_every_argument() -> None:
+    @net
+    class Grid:
+        cells: Param
+        def forward(self, x):
+            return x * self.cells
+
+    @Grid.constructor
+    def _from_sizes(*sizes: int) -> Grid:
+        return Grid(torch.zeros(sizes))
+
+    assert Grid(2, 3).cells.shape == (2, 3)
+    assert Grid(torch.ones(4)).cells.shape == (4,)  # a tensor is no int: the generated constructor
