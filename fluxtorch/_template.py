@@ -372,12 +372,13 @@ def net(cls: type) -> type[Template]:
         return anonymous_net(cls)
     annotations = cls.__dict__.get("__annotations__", {})
     namespace = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
-    inherited = {f.name: f for b in reversed(cls.__mro__[1:]) for f in getattr(b, "_fields", ())}
+    # inherited fields first, then this class's (a redeclared field keeps its place)
+    by_name = {f.name: f for b in reversed(cls.__mro__[1:]) for f in getattr(b, "_fields", ())}
     for name, ann in annotations.items():
         if _is_classvar(ann):
             continue
-        inherited[name] = Field(name, _kind_of(ann), namespace.pop(name, _EMPTY))
-    fields = list(inherited.values())
+        by_name[name] = Field(name, _kind_of(ann), namespace.pop(name, _EMPTY))
+    fields = list(by_name.values())
     _check_defaults_last(cls.__name__, fields)
     if "forward" not in namespace and not any(issubclass(b, Template) for b in cls.__bases__):
         raise TypeError(
