@@ -102,3 +102,14 @@ def test_inferred_at_construction_after_input() -> None:
     assert model[1].W.shape == (6, 3) and model[1].W.device.type == "cpu"
     assert not isinstance(model[1].W, torch._subclasses.FakeTensor)
     torch.optim.SGD(model.parameters(), lr=0.1)  # an optimizer can be built at once
+
+
+def test_uninferred_layer_pickles_and_infers_after_loading() -> None:
+    import pickle
+
+    from fluxtorch import Conv2D
+
+    again = pickle.loads(pickle.dumps(Chain(Affine(3), torch.relu)))
+    assert again(torch.randn(2, 5)).shape == (2, 3)
+    conv = pickle.loads(pickle.dumps(Conv2D(4, 3)))
+    assert conv(torch.randn(1, 2, 5, 5)).shape == (1, 4, 3, 3)
