@@ -18,8 +18,7 @@ def lstm_from(reference: nn.LSTM) -> LSTM:
     U = reference.weight_hh_l0.detach().t().split(H, 1)
     b = (reference.bias_ih_l0 + reference.bias_hh_l0).detach().split(H)
     i, f, g, o = range(4)
-    zero = torch.zeros(H)
-    return LSTM(W[f], U[f], b[f], W[i], U[i], b[i], W[o], U[o], b[o], W[g], U[g], b[g], zero, zero)
+    return LSTM(W[f], U[f], b[f], W[i], U[i], b[i], W[o], U[o], b[o], W[g], U[g], b[g], torch.zeros(H), torch.zeros(H))
 
 
 @settings(max_examples=6, deadline=None)
