@@ -49,7 +49,8 @@ def lstm_over_time(cell: LSTM, xs: Tensor) -> Tensor:
     if torch.compiler.is_compiling():  # torch.lstm has no compiled kernel on every device: spell it out
         ys, y, state = _lstm_scan(xs @ Wx + b, Wy, y[0], state[0])
     else:
-        ys, y, state = torch.lstm(xs, (y, state), [Wx.t(), Wy.t(), b, torch.zeros_like(b)], True, 1, 0.0, False, False, True)
+        params = [Wx.t(), Wy.t(), b, torch.zeros_like(b)]  # torch's w_ih, w_hh, b_ih, b_hh
+        ys, y, state = torch.lstm(xs, (y, state), params, True, 1, 0.0, False, False, True)
     cell.__dict__["y"], cell.__dict__["state"] = y[0], state[0]
     return ys
 
@@ -82,4 +83,7 @@ def recurrent_over_time(cell: Recurrent, xs: Tensor) -> Tensor:
     return ys
 
 
-FUSED: dict[type, Callable[[Stateful, Tensor], Tensor]] = {LSTM: lstm_over_time, Recurrent: recurrent_over_time}
+FUSED: dict[type, Callable[[Stateful, Tensor], Tensor]] = {
+    LSTM: lstm_over_time,
+    Recurrent: recurrent_over_time,
+}
