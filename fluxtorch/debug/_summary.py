@@ -36,14 +36,14 @@ def summary(
     layers inside it, the total counts each parameter once.
 
     >>> text = summary(Chain(Input(4), Affine(3), relu, Affine(2)), (1, 4))
-    Layer                    Output shape   Parameters
-    ==================================================
-    Chain                    (1, 2)                 23
-      [0] Input(4)           (1, 4)                  0
-      [1] Affine(4 => 3)     (1, 3)                 15
-      [2] relu               (1, 3)                  0
-      [3] Affine(3 => 2)     (1, 2)                  8
-    ==================================================
+    Layer                  Output shape   Parameters
+    ================================================
+    Chain                  (1, 2)                 23
+      [0] Input(4)         (1, 4)                  0
+      [1] Affine(4 => 3)   (1, 3)                 15
+      [2] relu             (1, 3)                  0
+      [3] Affine(3 => 2)   (1, 2)                  8
+    ================================================
     Total parameters: 23 (trainable: 23, non-trainable: 0)
     """
     found = trace(model, tuple(input_shape), dtype=dtype)
