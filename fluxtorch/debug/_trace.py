@@ -120,7 +120,7 @@ class _Recorder(TorchFunctionMode):
     def enter(self, module: nn.Module, args: tuple) -> None:
         parent = self.stack[-1]
         call = Call(
-            label=f"{self._step_of(parent, module)}{short_repr(module)}",
+            label=f"{self._step_of(parent, module)}{short_repr(module, 80)}",
             layer=module,
             inputs=_input_shapes(args),
             site=_caller_site(sys._getframe(1)),
