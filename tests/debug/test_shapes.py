@@ -87,11 +87,15 @@ def test_ops_in_user_code_are_listed_with_their_operands() -> None:
     assert any("return x @ self.W + self.b" in line for line in lines)
 
 
-def test_a_failing_op_in_a_lambda_step_is_the_last_line() -> None:
+def test_a_function_step_lists_its_ops_and_a_failing_op_is_the_last_line() -> None:
     model = Chain(Affine(10, 5), lambda x: torch.tanh(x) @ torch.ones(3, 3), softmax)
     report = shapes(model, (3, 10), show=False)
     lines = rows(report)
-    assert any(line.startswith("@") and line.endswith("(3, 5) @ (3, 3) → ✗ RuntimeError") for line in lines)
+    step = lines.index("[1] <lambda>          (3, 5) → ✗ RuntimeError")
+    assert lines[step + 1].startswith("#") and "lambda x: torch.tanh(x) @ torch.ones(3, 3)" in lines[step + 1]
+    assert lines[step + 2].split() == ["tanh", "(3,", "5)", "→", "(3,", "5)"]
+    assert lines[step + 3].split() == ["ones", "→", "(3,", "3)"]  # tensors made in user code are listed too
+    assert lines[step + 4].startswith("@") and lines[step + 4].endswith("(3, 5) @ (3, 3) → ✗ RuntimeError")
     assert not any(line.startswith("[2] softmax") for line in lines)
     assert isinstance(report.error, RuntimeError)
 
