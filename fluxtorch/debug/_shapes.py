@@ -43,7 +43,8 @@ def shapes(
 ) -> ShapeReport:
     """Print (unless ``show=False``) and return the shapes flowing through ``model``.
 
-    ``shape`` is the input's shape, batch first.  Nothing is computed on real data.
+    ``shape`` is the input's shape, batch first.  Nothing is computed on real data
+    (layers whose sizes are inferred get their parameters, as on a first call).
 
     >>> report = shapes(Chain(Affine(10, 20), relu, Affine(20, 15)), (5, 10))
     shapes of Chain(Affine(10 => 20), relu, Affine(20 => 15)) on input (5, 10):

@@ -72,7 +72,8 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
         nn.modules.module.register_module_forward_hook(recorder.leave, always_call=True),
     ]
     quiet = logging.getLogger("torch._subclasses.fake_tensor")
-    level, quiet.level = quiet.level, logging.CRITICAL  # a shape error is the answer, not a log line
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # a shape error is the answer here, not a log line
     try:
         with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
             x = torch.empty(shape, dtype=dtype or torch.get_default_dtype())
@@ -81,7 +82,7 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
     except Exception as err:  # the listing shows where and why; the caller decides to raise
         result.error = err
     finally:
-        quiet.level = level
+        quiet.setLevel(level)
         for handle in handles:
             handle.remove()
         _forget_frames(root)

@@ -96,6 +96,8 @@ def test_a_batch_of_sequences_through_a_model_keeps_its_nesting() -> None:
     xs = Batch([one_hot("TAG"), one_hot("CGC")])
     ys = Chain(Affine(4, 5), relu)(xs)
     assert isinstance(ys, Batch) and isinstance(ys[0], Seq) and ys.shape == (2, 3, 5)
+    last_steps = Chain(lambda x: x[:, -1])(xs)  # the time steps reduced: a Batch of vectors
+    assert isinstance(last_steps, Batch) and last_steps == [[0, 0, 0, 1], [0, 0, 1, 0]]
     total = Chain(torch.sum)(xs)
     assert not isinstance(total, Batch) and total.item() == 6.0  # no batch dimension left: the raw output
 
