@@ -9,16 +9,16 @@ from fluxtorch._template import Model, Param, State, Template, UninferredError, 
 from fluxtorch.debug import annotate, outputsize, shapes, summary
 from fluxtorch.dims import Batch, Seq, batchone, collate, map, rawbatch, tobatch, unbatchone
 from fluxtorch.layers import (
-    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Reshape,
-    flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
+    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Parallel, Reshape, SkipConnection,
+    concat, flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Param", "Reshape",
-    "State", "Template", "UninferredError",
-    "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
+    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Parallel", "Param",
+    "Reshape", "SkipConnection", "State", "Template", "UninferredError",
+    "annotate", "concat", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
     "Batch", "Seq", "batchone", "collate", "map", "outputsize", "rawbatch", "shapes", "summary",
     "tobatch", "unbatchone",
