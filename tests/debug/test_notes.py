@@ -102,8 +102,8 @@ def test_torch_module_inside_chain_is_named() -> None:
     with pytest.raises(RuntimeError) as info:
         Chain(Affine(4, 3), nn.Linear(5, 2))(torch.ones(2, 4))
     [note] = fluxtorch_notes(info.value)
-    assert "Chain[1], a Linear(in_features=5, out_features=2, bias=True) holding weight (2, 5) and bias (2,)" in note
-    assert "given input of shape (2, 3)" in note
+    assert "Chain[1], a Linear(in_features=5, out_features=2, bias=True), given input of shape (2, 3)" in note
+    assert note.endswith("; it holds weight (2, 5) and bias (2,)")
 
 
 def test_annotate_directly_on_an_error() -> None:

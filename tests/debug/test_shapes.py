@@ -55,7 +55,7 @@ def test_failing_model_is_listed_up_to_the_failing_call_without_raising() -> Non
     assert not any(line.startswith("softmax") for line in lines)  # nothing after the failure ran
     assert lines[failing + 1] == "✗ the shapes stop fitting here:"
     assert lines[failing + 2].startswith("ValueError: Affine(21 => 15) expected input with 21 features")
-    assert "TLP.second, an Affine(21 => 15) holding W (21, 15)" in str(report)
+    assert "TLP.second, an Affine(21 => 15), given input of shape (5, 20); it holds W (21, 15)" in str(report)
     assert not report.fits and report.output is None and isinstance(report.error, ValueError)
     assert "fails: ValueError" in repr(report)
 
