@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException, FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -64,6 +64,7 @@ class Trace:
 
 def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dtype | None = None) -> Trace:
     """Run ``model`` on a data-free tensor of ``shape``, recording its calls; never raises."""
+    device, dtype = _example_kind(model, dtype)
     root = Call(label="", layer=model, inputs=(tuple(shape),))
     recorder = _Recorder(root)
     result = Trace(model, tuple(shape), root)
@@ -76,10 +77,16 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
     quiet.setLevel(logging.CRITICAL)  # a shape error is the answer here, not a log line
     try:
         with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
-            x = torch.empty(shape, dtype=dtype or torch.get_default_dtype())
+            x = torch.empty(shape, dtype=dtype, device=device)
             with recorder:
                 result.output = shape_of(model(x))
     except Exception as err:  # the listing shows where and why; the caller decides to raise
+        if isinstance(err, (DataDependentOutputException, DynamicOutputShapeException)):
+            err.add_note(
+                "fluxtorch: shapes are computed on tensors that have no values, so code that looks "
+                "at its data's values (`if` on a tensor, .item(), nonzero) cannot be followed past "
+                "this point. Fix: run the model on real data to check the rest."
+            )
         result.error = err
     finally:
         quiet.setLevel(level)
@@ -88,6 +95,18 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
         _forget_frames(root)
     root.output = result.output
     return result
+
+
+def _example_kind(model: Any, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:
+    """Device and dtype for the data-free input: those of the model's first floating parameter."""
+    params = model.parameters() if isinstance(model, nn.Module) and not _pending(model) else ()
+    first = next((p for p in params if p.is_floating_point()), None)
+    device = first.device if first is not None else torch.device("cpu")
+    return device, dtype or (first.dtype if first is not None else torch.get_default_dtype())
+
+
+def _pending(model: nn.Module) -> bool:
+    return any(getattr(m, "_pending", None) for m in model.modules())
 
 
 def _forget_frames(call: Call) -> None:

@@ -125,3 +125,13 @@ def test_huge_activations_are_listed_without_memory_or_time() -> None:
     assert report.output == (64, 10)
     assert "[1] Conv2D(3 => 64, (3, 3))" in str(report) and "(64, 64, 4094, 4094)" in str(report)
     assert grown_mib < 200 and elapsed < 5
+
+
+def test_code_that_reads_values_is_listed_up_to_that_point_with_the_reason() -> None:
+    def positive(x):
+        return x if x.sum() > 0 else -x  # branches on the data's values
+
+    report = shapes(Chain(Affine(3, 2), positive), (4, 3), show=False)
+    assert "[1] positive" in str(report) and "sum" in str(report)
+    assert any("tensors that have no values" in note for note in report.error.__notes__)
+    assert "tensors that have no values" in str(report)

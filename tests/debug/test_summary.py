@@ -142,3 +142,9 @@ def test_outputsize_equals_the_real_output_shape(case: tuple[Chain, tuple[int, .
     model, shape = case
     predicted = outputsize(model, shape)
     assert predicted == tuple(model(torch.randn(shape)).shape)
+
+
+def test_the_data_free_input_takes_the_models_dtype() -> None:
+    model = Chain(Affine(3, 2), relu).to(torch.float64)
+    assert outputsize(model, (4, 3)) == (4, 2)
+    assert "Affine(3 => 2)" in summary(model, (4, 3), show=False)
