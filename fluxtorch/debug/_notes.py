@@ -64,21 +64,26 @@ def annotate(
     hops = failure.hops
     if hops and hops[0].model is model:
         return
+    if hops and child is not None and hops[0].model is not child:
+        # the failing level sits inside a module that does not annotate (a plain nn.Module)
+        hops.insert(0, _Hop(child, _name_of(child, hops[0].model), None))
     below = hops[0].model if hops else None
     if step is None and below is not None:
-        step = _name_of(model, below)
-    where = None if step is None else (f"[{step}]" if isinstance(step, int) else f".{step}")
+        where = _name_of(model, below)
+    else:
+        where = None if step is None else (f"[{step}]" if isinstance(step, int) else f".{step}")
     hops.insert(0, _Hop(model, where, _call_site(err.__traceback__, model)))
     _rewrite_note(err, failure)
 
 
 def _name_of(model: Any, below: Any) -> str | None:
-    """The field or child name under which ``model`` holds ``below``."""
+    """How ``model`` reaches ``below``: ``".second"``, ``".body[0]"`` (None if it cannot tell)."""
     if isinstance(model, nn.Module):
-        found = next((name for name, m in model._modules.items() if m is below), None)
+        found = next((name for name, m in model.named_modules() if m is below and name), None)
         if found is not None:
-            return found
-    return next((name for name, value in vars(model).items() if value is below), None) if hasattr(model, "__dict__") else None
+            return "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in found.split("."))
+    fields = vars(model) if hasattr(model, "__dict__") else {}
+    return next((f".{name}" for name, value in fields.items() if value is below), None)
 
 
 def _call_site(tb: TracebackType | None, model: Any) -> str | None:

@@ -159,7 +159,7 @@ class _Recorder(TorchFunctionMode):
         if len(self.stack) < 2 or self.stack[-1].layer is not module:
             return
         call = self.stack.pop()
-        error = sys.exc_info()[1]
+        error = sys.exc_info()[1] if output is None else None  # torch calls this hook in its except block
         if error is not None:
             call.error = error
         else:

@@ -135,3 +135,11 @@ def test_code_that_reads_values_is_listed_up_to_that_point_with_the_reason() -> 
     assert "[1] positive" in str(report) and "sum" in str(report)
     assert any("tensors that have no values" in note for note in report.error.__notes__)
     assert "tensors that have no values" in str(report)
+
+
+def test_listing_made_while_handling_another_error_is_not_confused_by_it() -> None:
+    try:
+        raise KeyError("unrelated")
+    except KeyError:
+        report = shapes(Chain(Affine(3, 2), nn.ReLU()), (4, 3), show=False)
+    assert report.fits and "✗" not in str(report)
