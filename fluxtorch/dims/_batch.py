@@ -63,6 +63,8 @@ class Stacked:
 
     def __getitem__(self, index: Any) -> Any:
         part = self.raw[index]
+        if isinstance(index, tuple):  # xs[i, j]: reaching inside the data points, as into the tensor
+            return part
         if isinstance(index, (int, np.integer)) or (isinstance(index, Tensor) and index.dim() == 0):
             return self._inner[0]._wrap(part, self._inner[1:]) if self._inner else part
         return type(self)._wrap(part, self._inner)
