@@ -98,10 +98,12 @@ class Stacked:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The raw tensor's dtype."""
         return self.raw.dtype
 
     @property
     def device(self) -> torch.device:
+        """The device the raw tensor lives on."""
         return self.raw.device
 
     def to(self, *args: Any, **kwargs: Any) -> Stacked:
@@ -109,9 +111,11 @@ class Stacked:
         return type(self)._wrap(self.raw.to(*args, **kwargs), self._inner)
 
     def cpu(self) -> Stacked:
+        """The same data points in CPU memory."""
         return self.to("cpu")
 
     def cuda(self, device: Any = None) -> Stacked:
+        """The same data points on a CUDA device (the current one by default)."""
         return type(self)._wrap(self.raw.cuda(device), self._inner)
 
     # ---- printing --------------------------------------------------------------------
