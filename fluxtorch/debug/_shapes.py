@@ -15,23 +15,32 @@ import torch
 from fluxtorch.debug._trace import Call, Trace, short_repr, site_text, source_line, trace
 
 
-class ShapeReport:
-    """What ``shapes`` found: ``str(report)`` is the listing; ``output`` the output shape
-    (None when the shapes do not fit); ``error`` the exception that stopped it, if any."""
+class ShapeReport(str):
+    """The listing ``shapes`` prints: a ``str``, with what was found attached.
 
-    def __init__(self, found: Trace) -> None:
-        self.trace = found
-        self.output = found.output
-        self.error = found.error
-        self.lines = _render(found)
+    ``output`` is the output shape (None when the shapes do not fit), ``error`` the
+    exception that stopped the run, ``fits`` whether it ran to the end, ``trace`` the
+    recorded calls.
+    """
+
+    trace: Trace
+    output: Any
+    error: BaseException | None
+
+    def __new__(cls, found: Trace) -> ShapeReport:
+        self = super().__new__(cls, "\n".join(_render(found)))
+        self.trace, self.output, self.error = found, found.output, found.error
+        return self
 
     @property
     def fits(self) -> bool:
         """Whether the model ran to the end on the given shape."""
         return self.error is None
 
-    def __str__(self) -> str:
-        return "\n".join(self.lines)
+    @property
+    def lines(self) -> list[str]:
+        """The listing, line by line."""
+        return self.splitlines()
 
     def __repr__(self) -> str:
         outcome = f"output {self.output}" if self.fits else f"fails: {type(self.error).__name__}"
@@ -53,8 +62,8 @@ def shapes(
         [1] relu               (5, 20) → (5, 20)
         [2] Affine(20 => 15)   (5, 20) → (5, 15)
     output: (5, 15)
-    >>> report.output
-    (5, 15)
+    >>> report.output, "[1] relu" in report
+    ((5, 15), True)
     """
     report = ShapeReport(trace(model, tuple(shape), dtype=dtype))
     if show:

@@ -162,3 +162,9 @@ def test_state_a_forward_stores_is_put_back_afterwards() -> None:
     assert shapes(model, (4, 3), show=False).fits
     assert layer.last is None and layer.count.item() == 0 and not layer.count.is_meta
     assert model(torch.ones(1, 3)).shape == (1, 2) and layer.count.item() == 1
+
+
+def test_the_report_is_a_string() -> None:
+    report = shapes(Chain(Affine(3, 2), relu), (4, 3), show=False)
+    assert isinstance(report, str) and "[1] relu" in report and report.lines == report.splitlines()
+    assert repr(report) == "<shapes of Chain(Affine(3 => 2), relu) on (4, 3): output (4, 2)>"
