@@ -280,9 +280,9 @@ def _step_through(model: Stateful, xs: Tensor) -> Tensor:
     """A template with state: its forward, once per step (hooks saw the call on the whole sequence)."""
     ys = []
     with _mode(model, None):
-        for t in range(xs.shape[1]):
+        for t, x in enumerate(xs.unbind(1)):  # unbind: its backward is one stack, not n full-size slices
             try:
-                ys.append(model.forward(xs[:, t]))
+                ys.append(model.forward(x))
             except Exception as err:
                 err.add_note(f"unroll was at step {t} (from 0) of {xs.shape[1]}, input {tuple(xs.shape)}.")
                 raise
