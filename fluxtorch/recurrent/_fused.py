@@ -22,12 +22,18 @@ from fluxtorch.recurrent._layers import LSTM, Recurrent
 
 
 def check_sequence(cell: Stateful, xs: Tensor, Wx: Tensor) -> None:
-    """``xs`` must be ``(batch, n, in)`` for the cell's input size."""
+    """``xs`` must be ``(batch, n, in)`` for the cell's input size, dtype and device."""
     if xs.dim() != 3 or xs.shape[-1] != Wx.shape[0]:
         raise ValueError(
             f"{cell!r} expected a sequence of shape (batch, n, {Wx.shape[0]}), got shape "
             f"{tuple(xs.shape)}. Fix: give {Wx.shape[0]} features per time step, or build the "
             f"layer as {type(cell).__name__}({xs.shape[-1] if xs.dim() else '?'}, {Wx.shape[1]})."
+        )
+    if xs.dtype != Wx.dtype or xs.device != Wx.device:
+        raise TypeError(
+            f"{cell!r} holds {Wx.dtype} parameters on {Wx.device}, got input of dtype {xs.dtype} on "
+            f"{xs.device}. Fix: convert the data, e.g. x.to({Wx.dtype}), or the model, e.g. "
+            f"model.to({xs.dtype})."
         )
 
 
