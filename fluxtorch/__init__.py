@@ -11,6 +11,11 @@ from fluxtorch.layers import (
     Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Reshape,
     flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
 )
+from fluxtorch.data import batches, chunk, onecold, onehot, onehotbatch, partition, read_idx, sequences
+from fluxtorch.training import (
+    History, NonFiniteLossError, Progress, accuracy, crossentropy, logitcrossentropy, logloss, mse,
+    throttle, train,
+)
 
 __version__ = "0.1.0"
 
@@ -19,4 +24,8 @@ __all__ = [
     "State", "Template", "UninferredError",
     "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
+    # training and data
+    "History", "NonFiniteLossError", "Progress", "accuracy", "batches", "chunk", "crossentropy",
+    "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch", "partition",
+    "read_idx", "sequences", "throttle", "train",
 ]
