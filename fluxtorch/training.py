@@ -182,12 +182,17 @@ class throttle:
 
 @dataclass
 class Progress:
-    """What a callback that takes one argument receives: where training stands."""
+    """What a callback that takes one argument receives: where training stands.
+
+    ``epoch_end`` is true for the call made at the end of an epoch, so a callback can
+    do per-epoch work (evaluate, save) with ``if p.epoch_end: ...``.
+    """
 
     epoch: int
     step: int
     loss: float
     history: list[float] = field(repr=False)
+    epoch_end: bool = False
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
@@ -289,7 +294,7 @@ def train(
             )
         history.epochs.append(math.fsum(history[first:]) / (len(history) - first))
         for c, takes in zip(callbacks, takes_progress):
-            c.flush(Progress(epoch, len(history) - first, history[-1], history)) if takes else c.flush()
+            c.flush(Progress(epoch, len(history) - first, history[-1], history, True)) if takes else c.flush()
     return history
 
 

@@ -241,7 +241,7 @@ def test_train_throttles_callbacks_and_calls_them_at_each_epoch_end(monkeypatch:
 def test_callback_receives_progress() -> None:
     got: list[Progress] = []
     history = train(Affine(3, 1), line_data(2), cb=got.append, every=0, progress=False)
-    assert [(p.epoch, p.step) for p in got] == [(1, 1), (1, 2), (1, 2)]
+    assert [(p.epoch, p.step, p.epoch_end) for p in got] == [(1, 1, False), (1, 2, False), (1, 2, True)]
     assert got[-1].loss == history[-1] and got[-1].history is history
 
 
