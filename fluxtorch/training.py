@@ -307,12 +307,12 @@ def _step(model, optimizer, loss, x, y, scaler, dist, epoch: int, step: int) -> 
             f"{' of shape ' + str(tuple(value.shape)) if isinstance(value, Tensor) else ''}. "
             f"Fix: reduce it, e.g. with .mean()."
         )
-    shown = value.detach().float().reshape(1)
-    if dist is not None:  # one all-reduce: the mean loss over ranks, non-finite if any rank's is
-        shown = shown.clone()
+    if dist is None:
+        number = value.item()
+    else:  # one all-reduce: the mean loss over ranks, non-finite if any rank's is
+        shown = value.detach().float().reshape(1).clone()
         dist.all_reduce(shown)
-        shown /= dist.get_world_size()
-    number = shown.item()
+        number = shown.item() / dist.get_world_size()
     if not math.isfinite(number):
         raise NonFiniteLossError(
             f"train: the loss is {number} at epoch {epoch}, step {step}; training stopped before "
