@@ -94,7 +94,7 @@ def digits(seed: int) -> tuple[Split, Split, str]:
     return (x[:cut], y[:cut]), (x[cut:], y[cut:]), "scikit-learn digits (1,797 handwritten, 8x8 resized to 28x28)"
 
 
-def load(data: str | None, offline: bool, seed: int) -> tuple[Split, Split, str]:
+def load(data: str | None, offline: bool, seed: int, say=print) -> tuple[Split, Split, str]:
     if data is not None:
         found = from_folder(Path(data))
         if found is None:
@@ -108,7 +108,7 @@ def load(data: str | None, offline: bool, seed: int) -> tuple[Split, Split, str]
         found = from_folder(CACHE)
     if found is None:
         why = "--offline" if offline else "no local copy and no network"
-        print(f"MNIST: {why}; training on scikit-learn's handwritten digits instead (--data DIR for MNIST)")
+        say(f"MNIST: {why}; training on scikit-learn's handwritten digits instead (--data DIR for MNIST)")
         return digits(seed)
     return found
 
@@ -125,7 +125,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
     args = p.parse_args(argv)
     run = start(args)
-    (x, y), (tx, ty), source = load(args.data, args.offline, args.seed)
+    if run.world > 1 and not run.main:
+        torch.distributed.barrier()  # rank 0 downloads first
+    (x, y), (tx, ty), source = load(args.data, args.offline, args.seed, run.say)
+    if run.world > 1 and run.main:
+        torch.distributed.barrier()
     run.say(f"data: {source}; {len(y):,} to train, {len(ty):,} to test")
 
     model = build()

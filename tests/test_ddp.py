@@ -49,3 +49,17 @@ def test_two_ranks_end_with_identical_weights(tmp_path: Path) -> None:
         assert torch.equal(weight, ranks[1]["state"][name]), name
     assert ranks[0]["history"] == ranks[1]["history"]  # the loss shown is the mean over ranks
     assert ranks[0]["history"][-1] < ranks[0]["history"][0] / 3
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun is not installed")
+def test_mnist_example_under_torchrun(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [TORCHRUN, "--standalone", "--nproc_per_node=2", "examples/mnist.py", "--ddp", "--offline",
+         "--epochs", "1", "--device", "cpu", "--plot", str(tmp_path / "ddp.png")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert sum("training on scikit-learn's handwritten digits" in line for line in lines) == 1  # rank 0 speaks
+    assert lines[-1].startswith("test accuracy: ") and (tmp_path / "ddp.png").is_file()
