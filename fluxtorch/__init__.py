@@ -16,8 +16,8 @@ from fluxtorch.recurrent import (
 )
 from fluxtorch.data import batches, chunk, onecold, onehot, onehotbatch, partition, read_idx, sequences
 from fluxtorch.training import (
-    History, NonFiniteLossError, Progress, accuracy, crossentropy, logitcrossentropy, logloss, mse,
-    throttle, train,
+    History, NonFiniteLossError, Progress, StopTraining, accuracy, crossentropy, logitcrossentropy,
+    logloss, mse, stop, throttle, train,
 )
 
 __version__ = "0.1.0"
@@ -29,7 +29,7 @@ __all__ = [
     "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
     # training and data
-    "History", "NonFiniteLossError", "Progress", "accuracy", "batches", "chunk", "crossentropy",
+    "History", "NonFiniteLossError", "Progress", "StopTraining", "accuracy", "batches", "chunk", "crossentropy",
     "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch", "partition",
-    "read_idx", "sequences", "throttle", "train",
+    "read_idx", "sequences", "stop", "throttle", "train",
 ]
