@@ -95,16 +95,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if run.world > 1:  # each rank its own equal slice of the text
         share = len(train_codes) // run.world
         train_codes = train_codes[run.rank * share : (run.rank + 1) * share]
+    if len(train_codes) <= args.nbatch * args.nunroll or len(codes) - cut <= args.nunroll:
+        raise SystemExit(
+            f"char_rnn: {len(text):,} characters are too few for {args.nbatch} streams of "
+            f"{args.nunroll}-character sequences. Fix: a longer --text, more --chars, or smaller --nbatch/--nunroll."
+        )
     Xs = getbatches(train_codes[:-1], args.nbatch, args.nunroll)
     Ys = getbatches(train_codes[1:], args.nbatch, args.nunroll)
     streams = max(1, min(args.nbatch, (len(codes) - cut - 1) // args.nunroll))
     Vx = getbatches(codes[cut:-1], streams, args.nunroll)
     Vy = getbatches(codes[cut + 1 :], streams, args.nunroll)
-    if not Xs or not Vx:
-        raise SystemExit(
-            f"char_rnn: {len(text):,} characters are too few for {args.nbatch} streams of "
-            f"{args.nunroll}-character sequences. Fix: a longer --text, more --chars, or smaller --nbatch/--nunroll."
-        )
     run.say(f"text: {len(text):,} characters ({args.text or 'Python standard library source'}), alphabet of {N}; "
             f"{len(Xs)} batches of {args.nbatch} x {args.nunroll}")
 
