@@ -8,8 +8,8 @@ from fluxtorch._convert import to_tensor
 from fluxtorch._template import Model, Param, State, Template, UninferredError, net
 from fluxtorch.debug import annotate
 from fluxtorch.layers import (
-    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Reshape,
-    flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
+    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Parallel, Reshape, SkipConnection,
+    concat, flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
 )
 from fluxtorch.recurrent import (
     LSTM, GatedRecurrent, Recurrent, flip, from_torch_lstm, to_torch_lstm, unroll, unroll1,
@@ -23,10 +23,10 @@ from fluxtorch.training import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Param", "Reshape",
-    "State", "Template", "UninferredError",
+    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Parallel", "Param",
+    "Reshape", "SkipConnection", "State", "Template", "UninferredError",
     "LSTM", "GatedRecurrent", "Recurrent", "flip", "from_torch_lstm", "to_torch_lstm", "unroll", "unroll1",
-    "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
+    "annotate", "concat", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
     # training and data
     "History", "NonFiniteLossError", "Progress", "StopTraining", "accuracy", "batches", "chunk", "crossentropy",
