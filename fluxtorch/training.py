@@ -407,7 +407,7 @@ def _remembering(data: Iterable[Any], store: list) -> Iterable[Any]:
 
 
 def _bar(source: Any, epoch: int, epochs: int) -> Any:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain: tqdm.auto warns in notebooks without ipywidgets
 
     total = len(source) if hasattr(source, "__len__") else None
     bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="step", dynamic_ncols=True, leave=True, disable=None)

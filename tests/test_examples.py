@@ -2,7 +2,6 @@
 
 import gzip
 import importlib
-import sys
 from pathlib import Path
 
 import numpy as np
