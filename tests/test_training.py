@@ -2,13 +2,13 @@
 
 import copy
 import math
+import time
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-import fluxtorch
 from fluxtorch import (
     Affine, Chain, Input, NonFiniteLossError, Progress, accuracy, crossentropy, logitcrossentropy,
     logloss, mse, onehotbatch, relu, softmax, throttle, train,
@@ -217,7 +217,7 @@ def test_throttle_checks_its_arguments() -> None:
 
 def test_train_throttles_callbacks_and_calls_them_at_each_epoch_end(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
-    monkeypatch.setattr(fluxtorch.training.time, "monotonic", clock)
+    monkeypatch.setattr(time, "monotonic", clock)  # the clock throttle reads by default
     data = line_data(10)
 
     class Ticking:  # every step takes one simulated second
@@ -350,3 +350,11 @@ def test_stop_from_a_callback_ends_training_and_returns_the_history() -> None:
     assert len(history) == 10 and len(history.epochs) == 2  # the stopped epoch's mean is left out
     with pytest.raises(StopTraining):
         stop()
+
+
+@pytest.mark.parametrize("one_shot", [False, True])
+def test_sizes_are_inferred_from_the_first_batch(one_shot: bool) -> None:
+    model = Chain(Affine(8), relu, Affine(1))  # no Input: sizes come from the data
+    data = line_data(3)
+    history = train(model, iter(data) if one_shot else data, opt=torch.optim.Adam, lr=0.02, epochs=2, progress=False)
+    assert len(history) == 6 and model[0].W.shape == (3, 8)
