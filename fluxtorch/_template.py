@@ -383,7 +383,8 @@ def _wrap_stateful(located: Callable[..., Any]) -> Callable[..., Any]:
 
 def _single_step(self: Stateful, step: Callable[..., Any], x: Any, args: tuple, kwargs: dict) -> Any:
     """A direct call, outside any recurrence driver: one step from the initial state."""
-    x = at_edge(x, who=repr(self))
+    if not isinstance(x, Tensor):
+        x = at_edge(x, who=repr(self))
     data = getattr(x, "raw", x)  # a Batch's stacked tensor
     batch = tuple(data.shape[:1]) if isinstance(data, Tensor) and data.dim() >= 2 else ()
     self.__dict__["_slot"] = Slot(batch)
@@ -420,6 +421,8 @@ def _wrap_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
 
     def forward_located(self: Template, x: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(x, Tensor):
+            if hasattr(x, "rewrap"):  # a Batch (or Seq) in gives a Batch out
+                return x.rewrap(forward_located(self, x.raw, *args, **kwargs))
             x = at_edge(x, who=repr(self))
         try:
             return forward(self, x, *args, **kwargs)

@@ -42,14 +42,16 @@ def lstm_over_time(cell: LSTM, xs: Tensor) -> Tensor:
     """``(batch, n, in)`` → ``(batch, n, out)``, leaving the last ``y`` and ``state`` in the cell."""
     check_sequence(cell, xs, cell.Wxf)
     batch = tuple(xs.shape[:1])
-    Wx = torch.cat([cell.Wxi, cell.Wxf, cell.Wxc, cell.Wxo], 1)  # (in, 4H), torch's gate order i f g o
-    Wy = torch.cat([cell.Wyi, cell.Wyf, cell.Wyc, cell.Wyo], 1)  # (H, 4H)
-    b = torch.cat([cell.bi, cell.bf, cell.bc, cell.bo])
+    b = torch.cat([cell.bi, cell.bf, cell.bc, cell.bo])  # torch's gate order: i, f, g (our c), o
     y, state = _start(cell, "y", batch), _start(cell, "state", batch)
     if torch.compiler.is_compiling():  # torch.lstm has no compiled kernel on every device: spell it out
+        Wx = torch.cat([cell.Wxi, cell.Wxf, cell.Wxc, cell.Wxo], 1)  # (in, 4H)
+        Wy = torch.cat([cell.Wyi, cell.Wyf, cell.Wyc, cell.Wyo], 1)  # (H, 4H)
         ys, y, state = _lstm_scan(xs @ Wx + b, Wy, y[0], state[0])
     else:
-        params = [Wx.t(), Wy.t(), b, torch.zeros_like(b)]  # torch's w_ih, w_hh, b_ih, b_hh
+        w_ih = torch.cat([cell.Wxi.t(), cell.Wxf.t(), cell.Wxc.t(), cell.Wxo.t()])  # (4H, in)
+        w_hh = torch.cat([cell.Wyi.t(), cell.Wyf.t(), cell.Wyc.t(), cell.Wyo.t()])  # (4H, H)
+        params = [w_ih, w_hh, b, torch.zeros_like(b)]
         ys, y, state = torch.lstm(xs, (y, state), params, True, 1, 0.0, False, False, True)
     cell.__dict__["y"], cell.__dict__["state"] = y[0], state[0]
     return ys

@@ -53,7 +53,7 @@ class Flip(nn.Module):
         if slot is not None and slot.over_time is not None:  # inside unroll, given the whole sequence
             return over_time(self, x)
         if slot is None and isinstance(self.model, Unroll):
-            xs = to_tensor(x, who=repr(self))
+            xs = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
             time = 1 if xs.dim() >= 3 else 0
             ys = self.model(xs.flip(time) if self.model.seq else xs)
             return ys.flip(1 if ys.dim() >= 3 else 0)
@@ -85,7 +85,7 @@ class Unroll(nn.Module):
     def forward(self, x: Any) -> Any:
         if hasattr(x, "rewrap"):  # a Batch of Seq in gives a Batch of Seq out
             return x.rewrap(self.forward(x.raw))
-        xs = to_tensor(x, who=repr(self))
+        xs = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
         if self.seq:
             self._check_length(tuple(xs.shape))
         batched = xs.dim() >= (3 if self.seq else 2)
@@ -148,7 +148,7 @@ class Unroll1(nn.Module):
     def forward(self, x: Any) -> Any:
         if hasattr(x, "rewrap"):  # a Batch in gives a Batch out
             return x.rewrap(self.forward(x.raw))
-        x = to_tensor(x, who=repr(self))
+        x = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
         batch = tuple(x.shape[:1]) if x.dim() >= 2 else ()
         key = (batch, x.device, x.dtype)
         carried = self._carry[1] if self._carry and self._carry[0] == key else {}

@@ -47,6 +47,16 @@ def test_two_stateful_calls_on_halves_equal_one_call_on_the_whole(cell, path: st
     torch.testing.assert_close(torch.cat([halves(xs[:, :4]), halves(xs[:, 4:])], 1), whole)
 
 
+@settings(max_examples=4, deadline=None)
+@given(n=st.sampled_from([1, 2, 3, 6]), batch=st.integers(1, 3))
+def test_consecutive_pieces_give_what_the_whole_sequence_gives(n: int, batch: int) -> None:
+    step = Chain(LSTM(3, 4), GatedRecurrent(4, 2))
+    xs = torch.randn(batch, 6, 3)
+    pieces = unroll(step, n)
+    outputs = [pieces(xs[:, t : t + n]) for t in range(0, 6, n)]
+    torch.testing.assert_close(torch.cat(outputs, 1), unroll(step, 6)(xs))
+
+
 def test_the_carried_state_is_detached(path: str) -> None:
     model = unroll(LSTM(3, 4), 5)
     model(torch.randn(2, 5, 3)).sum().backward()
