@@ -358,3 +358,16 @@ def test_sizes_are_inferred_from_the_first_batch(one_shot: bool) -> None:
     data = line_data(3)
     history = train(model, iter(data) if one_shot else data, opt=torch.optim.Adam, lr=0.02, epochs=2, progress=False)
     assert len(history) == 6 and model[0].W.shape == (3, 8)
+
+
+def test_train_and_losses_take_batch_and_seq() -> None:
+    from fluxtorch import Batch
+
+    data = [(Batch(x), Batch(y)) for x, y in line_data(3)]
+    model = Affine(3, 1)
+    history = train(model, data, epochs=5, progress=False)
+    assert history[-1] < history[0]
+    p = Batch(torch.softmax(torch.randn(4, 3), -1))
+    assert torch.equal(logloss(p, Batch(torch.eye(3)[[0, 1, 2, 0]])), logloss(p.raw, torch.tensor([0, 1, 2, 0])))
+    identity = Affine(torch.eye(3), torch.zeros(3))
+    assert accuracy(identity, (Batch(torch.eye(3)), Batch(torch.eye(3)))) == 1.0

@@ -17,7 +17,7 @@ def mse(ŷ: Tensor, y: Any) -> Tensor:
     >>> mse(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 4.0]))
     tensor(2.)
     """
-    y = y if isinstance(y, Tensor) else to_tensor(y, who="mse")
+    ŷ, y = _raw(ŷ, "mse"), _raw(y, "mse")
     if y.shape != ŷ.shape:
         raise ValueError(
             f"mse expected targets of the model's output shape {tuple(ŷ.shape)}, got "
@@ -40,7 +40,7 @@ def logloss(ŷ: Tensor, y: Any, *, eps: float = 1e-7) -> Tensor:
     >>> logloss(p, torch.tensor([0, 0]))                          # the same, as indices
     tensor(0.3993)
     """
-    logp = ŷ.clamp(min=eps).log()
+    logp = _raw(ŷ, "logloss").clamp(min=eps).log()
     return -_pick(logp, y, "logloss").mean()
 
 
@@ -56,16 +56,21 @@ def logitcrossentropy(ŷ: Tensor, y: Any) -> Tensor:
     >>> torch.nn.functional.cross_entropy(z, torch.tensor([0, 1]))
     tensor(0.0878)
     """
-    return -_pick(torch.log_softmax(ŷ, -1), y, "logitcrossentropy").mean()
+    return -_pick(torch.log_softmax(_raw(ŷ, "logitcrossentropy"), -1), y, "logitcrossentropy").mean()
 
 
 crossentropy = logitcrossentropy
 """``crossentropy``: PyTorch's meaning (takes logits), an alias of ``logitcrossentropy``."""
 
 
+def _raw(v: Any, who: str) -> Tensor:
+    """A tensor from a tensor, a ``Batch``/``Seq`` (its raw tensor), a list or an array."""
+    return v if isinstance(v, Tensor) else to_tensor(v, who=who)
+
+
 def _pick(logp: Tensor, y: Any, who: str) -> Tensor:
     """Per-data-point ``sum(y * logp)`` for one-hot ``y``, or ``logp[y]`` for class indices."""
-    y = y if isinstance(y, Tensor) else to_tensor(y, who=who)
+    y = _raw(y, who)
     if y.shape == logp.shape and (y.is_floating_point() or y.dtype == torch.bool):
         return (y.to(logp.dtype) * logp).sum(-1)
     if not y.is_floating_point() and y.shape == logp.shape[:-1]:
