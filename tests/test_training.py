@@ -1,7 +1,9 @@
 """train, the losses, accuracy and throttle, checked against hand-written PyTorch."""
 
 import copy
+import io
 import math
+import sys
 import time
 
 import pytest
@@ -371,3 +373,17 @@ def test_train_and_losses_take_batch_and_seq() -> None:
     assert torch.equal(logloss(p, Batch(torch.eye(3)[[0, 1, 2, 0]])), logloss(p.raw, torch.tensor([0, 1, 2, 0])))
     identity = Affine(torch.eye(3), torch.zeros(3))
     assert accuracy(identity, (Batch(torch.eye(3)), Batch(torch.eye(3)))) == 1.0
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_shows_loss_and_speed(monkeypatch: pytest.MonkeyPatch) -> None:
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    train(Affine(3, 1), line_data(4), epochs=2, progress=True)
+    shown = screen.getvalue()
+    assert "epoch 1/2" in shown and "epoch 2/2" in shown and "4/4" in shown
+    assert "loss=" in shown and "samples/s" in shown
