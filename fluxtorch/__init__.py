@@ -12,14 +12,27 @@ from fluxtorch.layers import (
     Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Parallel, Reshape, SkipConnection,
     concat, flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
 )
+from fluxtorch.recurrent import (
+    LSTM, GatedRecurrent, Recurrent, flip, from_torch_lstm, to_torch_lstm, unroll, unroll1,
+)
+from fluxtorch.data import batches, chunk, onecold, onehot, onehotbatch, partition, read_idx, sequences
+from fluxtorch.training import (
+    History, NonFiniteLossError, Progress, StopTraining, accuracy, crossentropy, logitcrossentropy,
+    logloss, mse, stop, throttle, train,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Parallel", "Param",
     "Reshape", "SkipConnection", "State", "Template", "UninferredError",
+    "LSTM", "GatedRecurrent", "Recurrent", "flip", "from_torch_lstm", "to_torch_lstm", "unroll", "unroll1",
     "annotate", "concat", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
     "Batch", "Seq", "batchone", "collate", "map", "outputsize", "rawbatch", "shapes", "summary",
     "tobatch", "unbatchone",
+    # training and data
+    "History", "NonFiniteLossError", "Progress", "StopTraining", "accuracy", "batches", "chunk",
+    "crossentropy", "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch",
+    "partition", "read_idx", "sequences", "stop", "throttle", "train",
 ]
