@@ -20,3 +20,8 @@ __all__ = [
     "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
 ]
+
+# Storing models and backends (sections 6 and 7 of the spec).
+from fluxtorch.storage import LoadError, load, load_weights, register, save, save_weights  # noqa: E402
+
+__all__ += ["LoadError", "load", "load_weights", "register", "save", "save_weights"]
