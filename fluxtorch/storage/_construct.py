@@ -32,6 +32,8 @@ def constructor_args(module: nn.Module) -> dict[str, Any] | None:
                 return None
             continue
         value = getattr(module, name)
+        if inspect.ismethod(value):
+            return None
         if name == "bias" and (value is None or isinstance(value, Tensor)):
             value = value is not None  # nn.Linear keeps the bias tensor where it was given a flag
         args[name] = value

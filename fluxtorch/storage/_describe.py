@@ -37,6 +37,12 @@ def describe(model: Any, root: str) -> tuple[Any, dict[str, Tensor]]:
     return describer.layer(model, root, ""), describer.tensors
 
 
+def _shown(obj: Any) -> str:
+    """A one-line repr, short enough for an error message."""
+    text = " ".join(repr(obj).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 class _Describer:
     def __init__(self) -> None:
         self.tensors: dict[str, Tensor] = {}
@@ -59,7 +65,7 @@ class _Describer:
         if name is not None:
             return self.constructed(obj, name, path, key)
         raise TypeError(
-            f"save cannot store {path}, a {type(obj).__qualname__} ({obj!r:.80}): it is an nn.Module "
+            f"save cannot store {path}, a {type(obj).__qualname__} ({_shown(obj)}): it is an nn.Module "
             f"that is not a fluxtorch template, and its class has no name a file could use. Fix: write "
             f"it with @net, or call fluxtorch.register({type(obj).__name__}) if it keeps each "
             f"constructor argument as an attribute of the same name; or use save_weights/torch.save."
@@ -94,7 +100,7 @@ class _Describer:
         extra = sorted((set(obj._parameters) | set(obj._modules) | set(obj._buffers)) - set(fields))
         if extra:
             raise TypeError(
-                f"save cannot store {path} ({obj!r:.80}): it holds {extra} besides its declared "
+                f"save cannot store {path} ({_shown(obj)}): it holds {extra} besides its declared "
                 f"fields {fields}, so rebuilding it from its fields would lose them. Fix: declare "
                 f"them as fields of the template (Param, Model or State)."
             )
@@ -108,7 +114,7 @@ class _Describer:
         why = why or rebuild_differs(obj, args)
         if why:
             raise TypeError(
-                f"save cannot store {path} ({obj!r:.80}) by its constructor arguments: {why}. "
+                f"save cannot store {path} ({_shown(obj)}) by its constructor arguments: {why}. "
                 f"Fix: write it as a fluxtorch template (@net), or use save_weights/torch.save."
             )
         state = [[local, self.tensor_key(t, f"{key}{local}")] for local, t in obj.state_dict(keep_vars=True).items()]
