@@ -165,7 +165,7 @@ def layers_for(data) -> Chain:
     return Chain(*layers)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_property_every_round_trip_is_bit_identical(tmp_path: Path, data) -> None:
     model = layers_for(data)

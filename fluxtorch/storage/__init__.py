@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from fluxtorch._template import _require_inferred
 from fluxtorch.storage._atomic import atomic_write
 from fluxtorch.storage._describe import describe
-from fluxtorch.storage._format import LoadError, read_tensors, write_tensors
+from fluxtorch.storage._format import DIGEST_KEY, LoadError, read_tensors, write_tensors
 from fluxtorch.storage._names import register
 from fluxtorch.storage._rebuild import Unreadable, rebuild
 
@@ -90,6 +90,8 @@ def _check_version(path: str | os.PathLike, metadata: dict[str, str]) -> None:
             f"{where} it is a safetensors file of weights alone, with no fluxtorch architecture. "
             f"Fix: build the model in code and call load_weights(model, path)."
         )
+    if DIGEST_KEY not in metadata:
+        raise LoadError(f"{where} it has no checksum (corrupted, or not written by fluxtorch.save).")
     if not version.isdigit():
         raise LoadError(f"{where} its format version {version!r:.20} is not a number (corrupted).")
     if int(version) > FORMAT:

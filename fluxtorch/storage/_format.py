@@ -3,8 +3,8 @@
 Layout, as the safetensors specification gives it: ``u64`` little-endian header size
 ``N``; ``N`` bytes of UTF-8 JSON mapping each tensor name to ``{"dtype", "shape",
 "data_offsets"}`` plus a ``"__metadata__"`` map of strings; then the tensors' bytes,
-back to back.  fluxtorch adds a SHA-256 digest of the header and data to the metadata,
-so a flipped bit anywhere is caught.  Reading checks every size, dtype, shape and
+back to back.  fluxtorch adds a SHA-256 digest of the whole file (its own 64 hex digits
+counted as zeros) to the metadata, so a flipped bit anywhere is caught.  Reading checks every size, dtype, shape and
 offset against the file's length before allocating anything.
 """
 
@@ -55,13 +55,15 @@ def write_tensors(file: BinaryIO, tensors: dict[str, Tensor], metadata: dict[str
         header[name] = {"dtype": code, "shape": list(tensor.shape), "data_offsets": [offset, offset + data.nbytes]}
         blobs.append(data)
         offset += data.nbytes
-    digest = hashlib.sha256(_canonical(header))
-    for data in blobs:
-        digest.update(data)
-    header["__metadata__"][DIGEST_KEY] = digest.hexdigest()
+    header["__metadata__"][DIGEST_KEY] = "0" * 64
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # align the data to 8 bytes, as safetensors does
-    file.write(struct.pack("<Q", len(text)))
+    start = struct.pack("<Q", len(text))
+    digest = hashlib.sha256(start + text)
+    for data in blobs:
+        digest.update(data)
+    text = text.replace(_digest_field("0" * 64), _digest_field(digest.hexdigest()))
+    file.write(start)
     file.write(text)
     for data in blobs:
         file.write(data)
@@ -90,15 +92,22 @@ def read_tensors(
                  f"safetensors file, or corrupted).")
         if 8 + length > size:
             fail(f"its header claims {length:,} bytes but the file has {size:,} (truncated or corrupted).")
-        header = _parse_header(file.read(length), fail)
+        raw = file.read(length)
+        header = _parse_header(raw, fail)
         metadata = header.pop("__metadata__", {})
         if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
             fail("its __metadata__ is not a map of strings (corrupted).")
         entries = _check_entries(header, size - 8 - length, fail)
-        expected = metadata.pop(DIGEST_KEY, None)
+        expected = metadata.get(DIGEST_KEY)
         if expect is not None:
             expect(metadata)
-        digest = hashlib.sha256(_canonical({"__metadata__": metadata, **header}))
+        if expected is not None:
+            field = _digest_field(expected)
+            if len(expected) != 64 or raw.count(field) != 1:
+                fail("its checksum field is damaged (corrupted).")
+            digest = hashlib.sha256(start + raw.replace(field, _digest_field("0" * 64)))
+        else:
+            digest = hashlib.sha256()
         tensors = {}
         for name, (dtype, shape, begin, end) in entries:
             tensor = torch.empty(shape, dtype=dtype)
@@ -117,8 +126,9 @@ def _plausible(start: bytes, size: int) -> bool:
     return len(start) == 8 and 2 <= struct.unpack("<Q", start)[0] <= min(size - 8, HEADER_LIMIT)
 
 
-def _canonical(header: dict) -> bytes:
-    return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+def _digest_field(digest: str) -> bytes:
+    """The digest as it appears in the JSON header; its bytes are zeros while hashing."""
+    return json.dumps({DIGEST_KEY: digest}, separators=(",", ":"))[1:-1].encode()
 
 
 def _failer(path: str | os.PathLike):  # noqa: ANN202
