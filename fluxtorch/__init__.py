@@ -25,3 +25,6 @@ __all__ = [
 from fluxtorch.storage import LoadError, load, load_weights, register, save, save_weights  # noqa: E402
 
 __all__ += ["LoadError", "load", "load_weights", "register", "save", "save_weights"]
+from fluxtorch.backend import OnnxModel, cpu, gpu, onnx  # noqa: E402
+
+__all__ += ["OnnxModel", "cpu", "gpu", "onnx"]
