@@ -8,16 +8,16 @@ from fluxtorch._convert import to_tensor
 from fluxtorch._template import Model, Param, State, Template, UninferredError, net
 from fluxtorch.debug import annotate
 from fluxtorch.layers import (
-    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Reshape,
-    flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
+    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Parallel, Reshape, SkipConnection,
+    concat, flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Param", "Reshape",
-    "State", "Template", "UninferredError",
-    "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
+    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Parallel", "Param",
+    "Reshape", "SkipConnection", "State", "Template", "UninferredError",
+    "annotate", "concat", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
 ]
 
