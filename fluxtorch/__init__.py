@@ -11,13 +11,17 @@ from fluxtorch.layers import (
     Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Parallel, Reshape, SkipConnection,
     concat, flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
 )
+from fluxtorch.recurrent import (
+    LSTM, GatedRecurrent, Recurrent, flip, from_torch_lstm, to_torch_lstm, unroll, unroll1,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Parallel", "Param",
-    "Reshape", "SkipConnection", "State", "Template", "UninferredError",
-    "annotate", "concat", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
+    "Affine", "AvgPool", "Chain", "Conv2D", "GatedRecurrent", "Input", "LSTM", "MaxPool", "Model",
+    "Parallel", "Param", "Recurrent", "Reshape", "SkipConnection", "State", "Template", "UninferredError",
+    "annotate", "concat", "flatten", "flip", "from_torch_lstm", "glorot_uniform", "initn", "net", "relu",
+    "sigmoid", "softmax", "to_torch_lstm", "unroll", "unroll1",
     "tanh", "to_tensor", "σ",
 ]
 
