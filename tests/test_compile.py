@@ -78,3 +78,12 @@ def test_inductor_compiles_the_mnist_mlp() -> None:
     x = torch.randn(8, 784)
     compiled = torch.compile(model, fullgraph=True)
     assert torch.allclose(compiled(x), model(x), atol=1e-5)
+
+
+def test_stateful_unrolled_model_compiles_and_carries_its_state() -> None:
+    torch._dynamo.reset()
+    model = unroll(Chain(LSTM(3, 8), Affine(8, 2)), 6)
+    reference = unroll(model.model, 6)
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    for x in (torch.randn(2, 6, 3), torch.randn(2, 6, 3)):  # the second call starts from the carried state
+        assert torch.allclose(compiled(x), reference(x), atol=1e-6)
