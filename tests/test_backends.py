@@ -158,3 +158,10 @@ def test_onnx_names_the_layer_that_cannot_export() -> None:
     model = Chain(Affine(4, 3), TLP(Affine(3, 3), Chain(Affine(3, 3), data_dependent)), softmax)
     with pytest.raises(TypeError, match=r"onnx cannot export Chain\[1\]\.second\[1\], data_dependent: .*data-dependent.*Fix"):
         onnx(model, torch.rand(2, 4))
+
+
+def test_onnx_unrolled_recurrent_model() -> None:
+    model = fluxtorch.unroll(Chain(fluxtorch.Recurrent(3, 4), Affine(4, 2)), 3, stateful=False)
+    runtime = onnx(model, torch.rand(2, 3, 3))
+    x = torch.rand(5, 3, 3)
+    assert close(runtime(x), model(x))

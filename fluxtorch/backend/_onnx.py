@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -135,10 +136,13 @@ class _AsModule(nn.Module):
 def _export(module: nn.Module, examples: tuple[Tensor, ...], dynamic_batch: bool) -> bytes:
     batch = torch.export.Dim("batch")
     dynamic = tuple({0: batch} if dynamic_batch and x.dim() >= 2 else None for x in examples)
-    program = torch.onnx.export(
-        module, examples, dynamo=True, verbose=False,
-        dynamic_shapes=dynamic if any(dynamic) else None,
-    )
+    with warnings.catch_warnings():
+        # torch's own decompositions (e.g. of unbind, used by unrolled models) still call an API it deprecates
+        warnings.filterwarnings("ignore", message="_check_is_size will be removed", category=FutureWarning)
+        program = torch.onnx.export(
+            module, examples, dynamo=True, verbose=False,
+            dynamic_shapes=dynamic if any(dynamic) else None,
+        )
     return program.model_proto.SerializeToString()
 
 
