@@ -477,3 +477,10 @@ def test_anonymous_template_with_a_lambda_is_refused(tmp_path: Path) -> None:
     d = Affine(3, 2)
     with pytest.raises(TypeError, match=r"Chain\[0\]\.fn.*lambda"):
         save(Chain(net(lambda x: x @ d.W + d.b), relu), tmp_path / "m.safetensors")
+
+
+def test_weights_need_a_module(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="save_weights expected a model with weights.*save\\(model, path\\)"):
+        save_weights(torch.exp, tmp_path / "w.safetensors")
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "absent.safetensors")

@@ -52,7 +52,8 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
     """The model saved at ``path`` (on ``device`` when given), without unpickling anything.
 
     Raises ``LoadError`` (a ``ValueError``) naming the file when it is truncated,
-    corrupted, foreign (a pickle, a ``torch.save`` archive, weights alone) or newer.
+    corrupted, foreign (a pickle, a ``torch.save`` archive, weights alone) or newer;
+    a missing file raises ``FileNotFoundError`` as ``open`` does.
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "tlp.safetensors"
@@ -108,7 +109,7 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "weights.safetensors"
     >>> save_weights(Affine(3, 2), path)
     """
-    _require_inferred(model)
+    _require_module(model, "save_weights")
     tensors = dict(model.state_dict())
     metadata = {"format": "pt", _VERSION: str(FORMAT)}
     atomic_write(path, lambda file: write_tensors(file, tensors, metadata))
@@ -128,7 +129,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     >>> torch.equal(load_weights(b, path).W, a.W)
     True
     """
-    _require_inferred(model)
+    _require_module(model, "load_weights")
     _, stored = read_tensors(path)
     targets = model.state_dict(keep_vars=True)
     problems = _mismatches(targets, stored)
@@ -143,6 +144,15 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
         for key, tensor in stored.items():
             targets[key].copy_(tensor)
     return model
+
+
+def _require_module(model: Any, who: str) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"{who} expected a model with weights (an nn.Module), got {type(model).__name__} "
+            f"{model!r:.60}. Fix: a plain function has no weights; use save(model, path) to store it."
+        )
+    _require_inferred(model)
 
 
 def _mismatches(targets: dict[str, Tensor], stored: dict[str, Tensor]) -> list[str]:
