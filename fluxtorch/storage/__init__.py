@@ -33,12 +33,12 @@ def save(model: Any, path: str | os.PathLike) -> None:
     unknown class is refused with a ``TypeError`` naming the layer (e.g. ``Chain[2]``),
     and a failed save leaves an existing file as it was.
 
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.safetensors"
-    >>> model = Chain(Input(3), Affine(2), softmax)
-    >>> save(model, path)
-    >>> x = torch.rand(4, 3)
-    >>> torch.equal(load(path)(x), model(x))
+    >>> import tempfile
+    >>> model, x = Chain(Input(3), Affine(2), softmax), torch.rand(4, 3)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save(model, f"{folder}/model.safetensors")
+    ...     loaded = load(f"{folder}/model.safetensors")
+    >>> torch.equal(loaded(x), model(x))
     True
     """
     if isinstance(model, nn.Module):
@@ -55,10 +55,10 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
     corrupted, foreign (a pickle, a ``torch.save`` archive, weights alone) or newer;
     a missing file raises ``FileNotFoundError`` as ``open`` does.
 
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tlp.safetensors"
-    >>> save(Chain(Affine(4, 3), relu), path)
-    >>> load(path)
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save(Chain(Affine(4, 3), relu), f"{folder}/model.safetensors")
+    ...     load(f"{folder}/model.safetensors")
     Chain(Affine(4 => 3), relu)  # 15 parameters
     """
     metadata, tensors = read_tensors(path, expect=lambda metadata: _check_version(path, metadata))
@@ -105,9 +105,9 @@ def _check_version(path: str | os.PathLike, metadata: dict[str, str]) -> None:
 def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
     """Write ``model.state_dict()`` to ``path`` as a plain safetensors file, atomically.
 
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "weights.safetensors"
-    >>> save_weights(Affine(3, 2), path)
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_weights(Affine(3, 2), f"{folder}/weights.safetensors")
     """
     _require_module(model, "save_weights")
     tensors = dict(model.state_dict())
@@ -122,11 +122,12 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     its names are the model's ``state_dict`` keys.  Every missing, unexpected or
     mismatched name is reported at once, with both shapes, before anything is copied.
 
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "weights.safetensors"
+    >>> import tempfile
     >>> a, b = Affine(3, 2), Affine(3, 2)
-    >>> save_weights(a, path)
-    >>> torch.equal(load_weights(b, path).W, a.W)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_weights(a, f"{folder}/weights.safetensors")
+    ...     _ = load_weights(b, f"{folder}/weights.safetensors")
+    >>> torch.equal(b.W, a.W)
     True
     """
     _require_module(model, "load_weights")
