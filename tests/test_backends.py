@@ -160,8 +160,14 @@ def test_onnx_names_the_layer_that_cannot_export() -> None:
         onnx(model, torch.rand(2, 4))
 
 
-def test_onnx_unrolled_recurrent_model() -> None:
-    model = fluxtorch.unroll(Chain(fluxtorch.Recurrent(3, 4), Affine(4, 2)), 3, stateful=False)
+def test_onnx_unrolled_recurrent_model_starts_each_call_afresh() -> None:
+    model = fluxtorch.unroll(Chain(fluxtorch.Recurrent(3, 4), Affine(4, 2)), 3)
+    x, carried = torch.rand(5, 3, 3), torch.rand(5, 3, 3)
+    model(carried)  # the model now carries a state, which export must neither bake in nor change
+    after_carried = model(x)
+    model.reset()
+    model(carried)
     runtime = onnx(model, torch.rand(2, 3, 3))
-    x = torch.rand(5, 3, 3)
-    assert close(runtime(x), model(x))
+    assert model.stateful and torch.equal(model(x), after_carried)
+    stateless = fluxtorch.unroll(model.model, 3, stateful=False)
+    assert close(runtime(x), stateless(x))

@@ -92,7 +92,8 @@ def onnx(
 
     ``example`` is an input (or a tuple of inputs) of the shape the model takes; with
     ``dynamic_batch`` the first dimension may change from call to call.  ``path`` also
-    writes the ``.onnx`` file.  A layer that cannot be exported is named in a
+    writes the ``.onnx`` file.  Recurrent models run each call from their initial state,
+    as ``unroll(..., stateful=False)`` does.  A layer that cannot be exported is named in a
     ``TypeError`` (e.g. ``Chain[2]``).
 
     >>> model = Chain(Input(4), Affine(3), relu, Affine(2), softmax)
@@ -148,14 +149,24 @@ def _export(module: nn.Module, examples: tuple[Tensor, ...], dynamic_batch: bool
 
 @contextlib.contextmanager
 def _evaluating(module: nn.Module) -> Iterator[None]:
-    """Export in eval mode (what inference runs), restoring each layer's mode afterwards."""
+    """Export in eval mode and stateless, restoring each layer's mode afterwards.
+
+    An ONNX graph cannot carry state from one call to the next, so stateful layers
+    (``unroll(...)``) are traced as with ``stateful=False``: from the initial state, and
+    without touching the state they carry.
+    """
     modes = [(m, m.training) for m in module.modules()]
+    stateful = [m for m in module.modules() if getattr(m, "stateful", None) is True and hasattr(m, "reset")]
     module.eval()
+    for m in stateful:
+        m.stateful = False
     try:
         yield
     finally:
         for m, training in modes:
             m.training = training
+        for m in stateful:
+            m.stateful = True
 
 
 def _culprit(layer: Any, xs: tuple, path: str, err: Exception) -> tuple[str, Any, Exception]:
