@@ -200,13 +200,12 @@ def test_property_every_round_trip_is_bit_identical(tmp_path: Path, data) -> Non
 
 
 def layers_for_shape_of(model: Chain) -> Chain:
-    """A new model of the same architecture with other weights (through save/load's own rebuild)."""
-    copy = Chain(*[
+    """A new model of the same architecture with fresh weights, built in code."""
+    return Chain(*[
         Affine(layer.W.shape[0], layer.W.shape[1]) if isinstance(layer, Affine) else
         Conv2D(layer.W.shape[1], layer.W.shape[0], 3) if isinstance(layer, Conv2D) else layer
         for layer in model
     ])
-    return copy
 
 
 # torch.save -------------------------------------------------------------------------------------
