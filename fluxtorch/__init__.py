@@ -26,9 +26,8 @@ __all__ = [
 ]
 
 # Storing models and backends (sections 6 and 7 of the spec).
-from fluxtorch.storage import LoadError, load, load_weights, register, save, save_weights  # noqa: E402
+from fluxtorch.backend import ExportError, OnnxModel, cpu, gpu, onnx  # noqa: E402
+from fluxtorch.storage import LoadError, SaveError, load, load_weights, register, save, save_weights  # noqa: E402
 
-__all__ += ["LoadError", "load", "load_weights", "register", "save", "save_weights"]
-from fluxtorch.backend import OnnxModel, cpu, gpu, onnx  # noqa: E402
-
-__all__ += ["OnnxModel", "cpu", "gpu", "onnx"]
+__all__ += ["ExportError", "LoadError", "OnnxModel", "SaveError", "cpu", "gpu", "load", "load_weights", "onnx",
+            "register", "save", "save_weights"]

@@ -156,8 +156,10 @@ def data_dependent(x):
 
 def test_onnx_names_the_layer_that_cannot_export() -> None:
     model = Chain(Affine(4, 3), TLP(Affine(3, 3), Chain(Affine(3, 3), data_dependent)), softmax)
-    with pytest.raises(TypeError, match=r"onnx cannot export Chain\[1\]\.second\[1\], data_dependent: .*data-dependent.*Fix"):
+    where = r"onnx cannot export Chain\[1\]\.second\[1\], data_dependent: .*data-dependent.*Fix"
+    with pytest.raises(fluxtorch.ExportError, match=where) as info:
         onnx(model, torch.rand(2, 4))
+    assert isinstance(info.value, TypeError) and isinstance(info.value, RuntimeError)
 
 
 def test_onnx_unrolled_recurrent_model_starts_each_call_afresh() -> None:

@@ -229,7 +229,8 @@ def test_state_dict_round_trip() -> None:
 # What save refuses -----------------------------------------------------------------------------
 
 def test_lambda_is_refused_naming_the_layer(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match=r"Chain\[2\].*lambda.*register"):
+    assert issubclass(fluxtorch.SaveError, TypeError) and issubclass(fluxtorch.SaveError, ValueError)
+    with pytest.raises(fluxtorch.SaveError, match=r"Chain\[2\].*lambda.*register"):
         save(Chain(Affine(2, 3), relu, lambda x: x * 2), tmp_path / "m.safetensors")
     with pytest.raises(TypeError, match=r"TLP\.second\[1\].*lambda"):
         save(TLP(Affine(2, 3), Chain(Affine(3, 2), lambda x: x)), tmp_path / "m.safetensors")

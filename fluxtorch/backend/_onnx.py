@@ -25,6 +25,14 @@ _NUMPY = {
 }
 
 
+class ExportError(TypeError, RuntimeError):
+    """A layer that cannot be exported to ONNX; the exporter's own error is its ``__cause__``.
+
+    A ``TypeError`` (the layer is of a kind a graph cannot hold) and a ``RuntimeError``
+    (what torch's exporter raises), so code catching either works.
+    """
+
+
 class OnnxModel:
     """A model run by ONNX Runtime: tensors, lists or arrays in, tensors out.
 
@@ -110,7 +118,7 @@ def onnx(
             onnx_bytes = _export(module, examples, dynamic_batch)
         except Exception as err:  # noqa: BLE001 - reported with the layer that caused it
             where, layer, cause = _culprit(module, examples, type(model).__name__, err)
-            raise TypeError(
+            raise ExportError(
                 f"onnx cannot export {where}, {callable_name(layer)}: {_first_line(cause)}. Fix: write "
                 f"that layer with torch operations that torch.export can trace (no data-dependent "
                 f"Python control flow, no conversion to NumPy or Python numbers), or leave it out of "

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from fluxtorch._template import _require_inferred
 from fluxtorch.storage._atomic import atomic_write
 from fluxtorch.storage._describe import describe
-from fluxtorch.storage._format import DIGEST_KEY, LoadError, read_tensors, write_tensors
+from fluxtorch.storage._format import DIGEST_KEY, LoadError, SaveError, read_tensors, write_tensors
 from fluxtorch.storage._names import register
 from fluxtorch.storage._rebuild import Unreadable, rebuild
 
@@ -30,7 +30,7 @@ def save(model: Any, path: str | os.PathLike) -> None:
     """Write ``model`` (architecture and weights) to ``path``, atomically.
 
     Everything is checked before the file is touched: a lambda, a local function or an
-    unknown class is refused with a ``TypeError`` naming the layer (e.g. ``Chain[2]``),
+    unknown class is refused with a ``SaveError`` (a ``TypeError``) naming the layer (e.g. ``Chain[2]``),
     and a failed save leaves an existing file as it was.
 
     >>> import tempfile
@@ -176,4 +176,4 @@ def _mismatches(targets: dict[str, Tensor], stored: dict[str, Tensor]) -> list[s
     return problems
 
 
-__all__ = ["LoadError", "load", "load_weights", "register", "save", "save_weights"]
+__all__ = ["LoadError", "SaveError", "load", "load_weights", "register", "save", "save_weights"]

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from fluxtorch._template import Template
 from fluxtorch.layers import Chain
 from fluxtorch.storage._construct import constructor_args, rebuild_differs
+from fluxtorch.storage._format import SaveError
 from fluxtorch.storage._names import class_name, function_name
 
 _FIX_FUNCTION = (
@@ -64,7 +65,7 @@ class _Describer:
             return self.template(obj, name, path, key)
         if name is not None:
             return self.constructed(obj, name, path, key)
-        raise TypeError(
+        raise SaveError(
             f"save cannot store {path}, a {type(obj).__qualname__} ({_shown(obj)}): it is an nn.Module "
             f"that is not a fluxtorch template, and its class has no name a file could use. Fix: write "
             f"it with @net, or call fluxtorch.register({type(obj).__name__}) if it keeps each "
@@ -90,7 +91,7 @@ class _Describer:
             what = f"{getattr(f, '__name__', type(f).__name__)}, a function fluxtorch does not know by name"
         else:
             what = f"a {type(f).__name__}, which is not a layer"
-        raise TypeError(
+        raise SaveError(
             f"save cannot store {path}: it is {what}. A file stores functions by name so that "
             f"loading it never runs code from it. {_FIX_FUNCTION}"
         )
@@ -99,7 +100,7 @@ class _Describer:
         fields = [field.name for field in type(obj)._fields]
         extra = sorted((set(obj._parameters) | set(obj._modules) | set(obj._buffers)) - set(fields))
         if extra:
-            raise TypeError(
+            raise SaveError(
                 f"save cannot store {path} ({_shown(obj)}): it holds {extra} besides its declared "
                 f"fields {fields}, so rebuilding it from its fields would lose them. Fix: declare "
                 f"them as fields of the template (Param, Model or State)."
@@ -113,7 +114,7 @@ class _Describer:
         why = "its constructor keeps an argument under another name, or none at all" if args is None else None
         why = why or rebuild_differs(obj, args)
         if why:
-            raise TypeError(
+            raise SaveError(
                 f"save cannot store {path} ({_shown(obj)}) by its constructor arguments: {why}. "
                 f"Fix: write it as a fluxtorch template (@net), or use save_weights/torch.save."
             )
@@ -142,7 +143,7 @@ class _Describer:
             return {"dtype": str(v).removeprefix("torch.")}
         if isinstance(v, nn.Module) or (callable(v) and not isinstance(v, type)):
             return self.layer(v, path, f"{key}.")
-        raise TypeError(
+        raise SaveError(
             f"save cannot store {path}: it holds a {type(v).__name__} ({v!r:.60}); a file holds "
             f"numbers, strings, tuples, lists, dicts, dtypes, tensors, layers and named functions. "
             f"Fix: keep settings of those kinds, or use torch.save."

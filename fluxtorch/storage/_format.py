@@ -40,6 +40,14 @@ class LoadError(ValueError):
     """A file that cannot be loaded: truncated, corrupted, foreign, or from a newer fluxtorch."""
 
 
+class SaveError(TypeError, ValueError):
+    """A model part a file cannot describe (a lambda, a local function, an unknown class).
+
+    A ``TypeError`` (the part is of a kind a file cannot hold) and a ``ValueError`` (the
+    model given to ``save`` is not a storable value), so code catching either works.
+    """
+
+
 def write_tensors(file: BinaryIO, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
     """Write ``tensors`` and string ``metadata`` to ``file`` as a safetensors file with a digest."""
     header: dict = {"__metadata__": dict(metadata)}
@@ -47,7 +55,7 @@ def write_tensors(file: BinaryIO, tensors: dict[str, Tensor], metadata: dict[str
     for name, tensor in tensors.items():
         code = _CODES.get(tensor.dtype)
         if code is None:
-            raise TypeError(
+            raise SaveError(
                 f"cannot store tensor {name!r} of dtype {tensor.dtype}: the file format holds "
                 f"{', '.join(map(str, _CODES))}. Fix: convert it, e.g. model.to(torch.float32)."
             )
