@@ -56,7 +56,7 @@ class _Describer:
         if id(obj) in self.layers:
             return {"ref": self.layers[id(obj)]}
         self.layers[id(obj)] = len(self.layers)
-        if isinstance(obj, Chain):
+        if type(obj) is Chain:  # a subclass may add behaviour a Chain node would lose
             return {"chain": self.children(zip(obj._names, obj._layers), path, key)}
         if type(obj) is nn.Sequential:
             return {"sequential": self.children(obj._modules.items(), path, key)}
@@ -134,10 +134,10 @@ class _Describer:
         if isinstance(v, Tensor):
             stored = self.tensor_key(v, key)
             return {"param": stored, "grad": v.requires_grad} if isinstance(v, nn.Parameter) else {"tensor": stored}
-        if isinstance(v, (tuple, list)):
+        if type(v) in (tuple, list, torch.Size):  # not namedtuples: loading would lose their type
             items = [self.value(x, f"{path}[{i}]", f"{key}.{i}") for i, x in enumerate(v)]
-            return {"tuple" if isinstance(v, tuple) else "list": items}
-        if isinstance(v, dict) and all(isinstance(k, str) for k in v):
+            return {"list" if type(v) is list else "tuple": items}
+        if type(v) is dict and all(isinstance(k, str) for k in v):
             return {"dict": [[k, self.value(x, f"{path}[{k!r}]", f"{key}.{k}")] for k, x in v.items()]}
         if isinstance(v, torch.dtype):
             return {"dtype": str(v).removeprefix("torch.")}
