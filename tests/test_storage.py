@@ -43,6 +43,20 @@ class Scaled:
         return self.act(x @ self.W) * self.scale
 
 
+@net
+class Configured:
+    W: Param
+    shape: tuple = (1, 2)
+    names: list = None
+    options: dict = None
+    eps: float = float("inf")
+    dtype: torch.dtype = torch.float64
+    extra: object = None
+
+    def forward(self, x):
+        return (x @ self.W).to(self.dtype) * min(self.eps, 3.0)
+
+
 def swish(x):
     return x * torch.sigmoid(x)
 
@@ -97,6 +111,17 @@ def test_templates_functions_and_torch_layers_round_trip(tmp_path: Path) -> None
     assert loaded[1].scale == 0.5 and loaded[1].act is F.gelu and loaded[3] is swish
     assert same_outputs(model, loaded, torch.randn(7, 6))
     assert loaded.head is loaded["head"]
+
+
+def test_template_settings_round_trip_with_their_types(tmp_path: Path) -> None:
+    model = Configured(torch.randn(3, 2), (4, (5,)), ["a", 1.5], {"k": None, "n": [True]}, float("nan"), torch.float16)
+    save(model, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert loaded.shape == (4, (5,)) and loaded.names == ["a", 1.5] and loaded.options == {"k": None, "n": [True]}
+    assert loaded.eps != loaded.eps and loaded.dtype is torch.float16  # nan stays nan
+    with pytest.raises(fluxtorch.SaveError, match=r"Configured\.extra: it holds a object"):
+        save(Configured(torch.randn(3, 2), extra=object()), tmp_path / "other.safetensors")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
 
 def test_dtypes_buffers_and_lstm_round_trip(tmp_path: Path) -> None:
