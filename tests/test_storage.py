@@ -509,3 +509,14 @@ def test_weights_need_a_module(tmp_path: Path) -> None:
         save_weights(torch.exp, tmp_path / "w.safetensors")
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "absent.safetensors")
+
+
+def test_template_saved_by_a_script_loads_where_it_is_imported(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    write_raw(path, {"fluxtorch.format": "1", "fluxtorch.architecture": (
+        '{"template": "__main__.Configured", "fields": [["W", {"param": "W", "grad": true}], '
+        '["shape", 1], ["names", null], ["options", null], ["eps", 1.0], ["dtype", {"dtype": "float32"}], '
+        '["extra", null]]}'
+    )}, {"W": torch.ones(2, 2)})
+    loaded = load(path)
+    assert type(loaded) is Configured and torch.equal(loaded.W, torch.ones(2, 2))

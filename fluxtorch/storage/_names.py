@@ -124,9 +124,14 @@ def resolve_class(name: str) -> type | None:
         cls = getattr(nn, name.rpartition(".")[2], None)
         return cls if isinstance(cls, type) and issubclass(cls, nn.Module) else None
     found = _fluxtorch_class(name)
-    for cls in _templates():
+    templates = _templates()
+    for cls in templates:
         if f"{cls.__module__}.{cls.__qualname__}" == name:
             found = cls  # the most recently defined wins, as when a notebook redefines a class
+    if found is None and name.startswith("__main__."):
+        # saved by a script, loaded where the template is imported from a module: unique names only
+        same = [cls for cls in templates if cls.__qualname__ == name.removeprefix("__main__.")]
+        found = same[0] if len(same) == 1 else None
     return found
 
 
