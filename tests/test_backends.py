@@ -173,3 +173,29 @@ def test_onnx_unrolled_recurrent_model_starts_each_call_afresh() -> None:
     assert model.stateful and torch.equal(model(x), after_carried)
     stateless = fluxtorch.unroll(model.model, 3, stateful=False)
     assert close(runtime(x), stateless(x))
+
+
+# Native integration both ways ---------------------------------------------------------------------
+
+def test_fluxtorch_models_drop_into_pytorch_code() -> None:
+    model = torch.nn.Sequential(Affine(3, 4), torch.nn.ReLU(), Chain(Affine(4, 2), softmax))
+    assert [k for k, _ in model.named_parameters()] == ["0.W", "0.b", "2.0.W", "2.0.b"]
+    x = torch.rand(5, 3)
+    params = {k: torch.zeros_like(v) for k, v in model.named_parameters()}
+    assert torch.allclose(torch.func.functional_call(model, params, (x,)), torch.full((5, 2), 0.5))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model[0].W.detach().clone()
+    model(x)[:, 0].sum().backward()
+    optimizer.step()
+    assert not torch.equal(model[0].W, before)
+
+
+def test_torch_modules_drop_into_chains_and_templates() -> None:
+    linear, norm = torch.nn.Linear(3, 4), torch.nn.LayerNorm(4)
+    model = TLP(Chain(linear, norm), torch.nn.Linear(4, 2))
+    assert {id(p) for p in model.parameters()} >= {id(linear.weight), id(norm.bias)}
+    x = torch.rand(5, 3)
+    expected = torch.softmax(model.second(torch.sigmoid(norm(linear(x)))), dim=-1)
+    assert torch.equal(model(x), expected)
+    model(x).sum().backward()
+    assert linear.weight.grad is not None
