@@ -520,3 +520,17 @@ def test_template_saved_by_a_script_loads_where_it_is_imported(tmp_path: Path) -
     )}, {"W": torch.ones(2, 2)})
     loaded = load(path)
     assert type(loaded) is Configured and torch.equal(loaded.W, torch.ones(2, 2))
+
+
+def test_container_agrees_with_the_safetensors_library_for_every_dtype(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    tensors = {str(dtype): torch.randn(2, 3).to(dtype) for dtype in _format._DTYPES.values()}
+    tensors["scalar"], tensors["empty"] = torch.tensor(3.0), torch.zeros(0, 4)
+    with open(tmp_path / "ours.safetensors", "wb") as file:
+        _format.write_tensors(file, tensors, {"note": "hi"})
+    save_file(tensors, tmp_path / "theirs.safetensors")
+    bits = lambda t: (t.shape, t.dtype, t.reshape(-1).view(torch.uint8).tolist())  # noqa: E731 - NaN-proof
+    for name, read in [("ours", load_file(tmp_path / "ours.safetensors")),
+                       ("theirs", _format.read_tensors(tmp_path / "theirs.safetensors")[1])]:
+        assert {k: bits(v) for k, v in read.items()} == {k: bits(v) for k, v in tensors.items()}, name

@@ -27,6 +27,12 @@ _DTYPES = {
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
     "U8": torch.uint8, "BOOL": torch.bool,
 }
+_DTYPES.update({  # in recent torch only
+    code: getattr(torch, name) for code, name in (
+        ("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64"),
+        ("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2"),
+    ) if hasattr(torch, name)
+})
 _CODES = {dtype: code for code, dtype in _DTYPES.items()}
 _FOREIGN = (
     (b"PK\x03\x04", "a zip archive, as torch.save writes; if you trust its source, open it with torch.load"),
