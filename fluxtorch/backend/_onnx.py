@@ -120,9 +120,8 @@ def onnx(
             where, layer, cause = _culprit(module, examples, type(model).__name__, err)
             raise ExportError(
                 f"onnx cannot export {where}, {callable_name(layer)}: {_first_line(cause)}. Fix: write "
-                f"that layer with torch operations that torch.export can trace (no data-dependent "
-                f"Python control flow, no conversion to NumPy or Python numbers), or leave it out of "
-                f"the exported model."
+                f"that layer with torch operations that torch.export can trace (no Python control "
+                f"flow on tensor values, no .item()), or leave it out of the exported model."
             ) from err
     runtime = OnnxModel(onnx_bytes, callable_name(model).split("  #")[0])
     if path is not None:
