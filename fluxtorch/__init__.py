@@ -18,10 +18,10 @@ from fluxtorch.recurrent import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Affine", "AvgPool", "Chain", "Conv2D", "GatedRecurrent", "Input", "LSTM", "MaxPool", "Model",
-    "Parallel", "Param", "Recurrent", "Reshape", "SkipConnection", "State", "Template", "UninferredError",
-    "annotate", "concat", "flatten", "flip", "from_torch_lstm", "glorot_uniform", "initn", "net", "relu",
-    "sigmoid", "softmax", "to_torch_lstm", "unroll", "unroll1",
+    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Parallel", "Param",
+    "Reshape", "SkipConnection", "State", "Template", "UninferredError",
+    "LSTM", "GatedRecurrent", "Recurrent", "flip", "from_torch_lstm", "to_torch_lstm", "unroll", "unroll1",
+    "annotate", "concat", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
 ]
 

@@ -43,7 +43,9 @@ class Flip(nn.Module):
     def __init__(self, model: Callable[..., Any]) -> None:
         super().__init__()
         if not callable(model):
-            raise TypeError(f"flip expected a model (a callable), got {type(model).__name__}. Fix: flip(LSTM(10, 20)).")
+            raise TypeError(
+                f"flip expected a model (a callable), got {type(model).__name__}. Fix: flip(LSTM(10, 20))."
+            )
         self.model = model
 
     def forward(self, x: Any) -> Tensor:
@@ -51,15 +53,15 @@ class Flip(nn.Module):
         if slot is not None and slot.over_time is not None:  # inside unroll, given the whole sequence
             return over_time(self, x)
         if slot is None and isinstance(self.model, Unroll):
-            xs = to_tensor(x, who=repr(self))
+            xs = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
             time = 1 if xs.dim() >= 3 else 0
             ys = self.model(xs.flip(time) if self.model.seq else xs)
             return ys.flip(1 if ys.dim() >= 3 else 0)
-        where = "inside a step of a template with state" if slot is not None else "on its own, one step at a time"
+        where = "in unroll1 or inside a step of a template with state" if slot is not None else "on its own"
         raise RuntimeError(
-            f"{self!r} runs a whole sequence backwards, so it cannot run {where}. Fix: unroll it "
-            f"(unroll(flip(model), n)), put it in a Chain or a stateless template that you unroll, "
-            f"or flip a sequence model: flip(unroll(model, n))."
+            f"{self!r} runs a whole sequence backwards, so it cannot run one step at a time "
+            f"({where}). Fix: unroll it (unroll(flip(model), n)), put it in a Chain or a "
+            f"stateless template that you unroll, or flip a sequence model: flip(unroll(model, n))."
         )
 
     def __repr__(self) -> str:
@@ -73,18 +75,22 @@ class Unroll(nn.Module):
         super().__init__()
         _check_model(model, "unroll")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"unroll expected a positive number of steps n, got {n!r}. Fix: unroll(model, 50).")
+            raise ValueError(
+                f"unroll expected a positive number of steps n, got {n!r}. Fix: unroll(model, 50)."
+            )
         self.model = model
         self.n, self.stateful, self.seq = n, stateful, seq
         self._carry: tuple[tuple, Carry] | None = None
 
-    def forward(self, x: Any) -> Tensor:
-        xs = to_tensor(x, who=repr(self))
+    def forward(self, x: Any) -> Any:
+        if hasattr(x, "rewrap"):  # a Batch of Seq in gives a Batch of Seq out
+            return x.rewrap(self.forward(x.raw))
+        xs = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
+        if self.seq:
+            self._check_length(tuple(xs.shape))
         batched = xs.dim() >= (3 if self.seq else 2)
         xs = xs if batched else xs.unsqueeze(0)
-        if self.seq:
-            self._check_length(xs)
-        else:  # the same input at every step
+        if not self.seq:  # the same input at every step
             xs = xs.unsqueeze(1).expand(xs.shape[0], self.n, *xs.shape[1:])
         key = (batched, xs.shape[0], xs.device, xs.dtype)
         carried = self._carry[1] if self.stateful and self._carry and self._carry[0] == key else {}
@@ -98,16 +104,18 @@ class Unroll(nn.Module):
             self._carry = (key, run.last)
         return ys if batched else ys.squeeze(0)
 
-    def _check_length(self, xs: Tensor) -> None:
-        if xs.dim() < 3 or xs.shape[1] != self.n:
-            steps = f"{xs.shape[1]} time steps" if xs.dim() >= 3 else "no time dimension"
-            raise ValueError(
-                f"{self!r} expected a sequence of shape (batch, {self.n}, features) or ({self.n}, "
-                f"features), got shape {tuple(xs.shape[1:] if xs.shape[0] == 1 and xs.dim() < 3 else xs.shape)}: "
-                f"{steps}, not n = {self.n}. Fix: cut or pad the data to {self.n} steps, or unroll "
-                f"for the length you have (unroll(model, T)); for the same input at every step use "
-                f"unroll(model, n, seq=False)."
-            )
+    def _check_length(self, shape: tuple[int, ...]) -> None:
+        """A sequence input must be ``(batch, n, features)`` or ``(n, features)``."""
+        length = shape[1] if len(shape) >= 3 else shape[0] if len(shape) == 2 else None
+        if length == self.n:
+            return
+        steps = "no time dimension" if length is None else f"{length} time steps, not n = {self.n}"
+        raise ValueError(
+            f"{self!r} expected a sequence of shape (batch, {self.n}, features) or ({self.n}, "
+            f"features), got shape {shape}: {steps}. Fix: cut or pad the sequences to {self.n} "
+            f"steps, or unroll for the length you have (unroll(model, T)); to feed the same "
+            f"input at every step use unroll(model, {self.n}, seq=False)."
+        )
 
     def reset(self) -> None:
         """Forget the carried state: the next call starts from the initial state."""
@@ -138,12 +146,17 @@ class Unroll1(nn.Module):
         self._carry: tuple[tuple, Carry] | None = None
 
     def forward(self, x: Any) -> Any:
-        x = to_tensor(x, who=repr(self))
+        if hasattr(x, "rewrap"):  # a Batch in gives a Batch out
+            return x.rewrap(self.forward(x.raw))
+        x = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
         batch = tuple(x.shape[:1]) if x.dim() >= 2 else ()
         key = (batch, x.device, x.dtype)
         carried = self._carry[1] if self._carry and self._carry[0] == key else {}
+        run = _Run(self.model, batch, carried, None)
+        if run.nested:  # inside a template that unroll steps: its state steps with it
+            return self.model(x)
         try:
-            with _Run(self.model, batch, carried, None) as run:
+            with run:
                 y = self.model(x)
         except Exception as err:
             annotate(err, self, child=self.model, x=x)
@@ -246,7 +259,14 @@ def over_time(model: Callable[..., Any], xs: Tensor) -> Tensor:
 def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
     """A model without state, on every step at once: time is folded into the batch."""
     batch, n = xs.shape[:2]
-    ys = model(xs.flatten(0, 1))  # (B * n, ...)
+    try:
+        ys = model(xs.flatten(0, 1))  # (B * n, ...)
+    except Exception as err:
+        err.add_note(
+            f"unroll ran {callable_name(model)} on all {n} steps at once, time folded into the "
+            f"batch: input {tuple(xs.shape)} became {(batch * n, *xs.shape[2:])}."
+        )
+        raise
     if not isinstance(ys, Tensor):
         raise TypeError(
             f"unroll runs {callable_name(model)} on every step and expected a tensor back, got "
@@ -257,8 +277,14 @@ def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
 
 def _step_through(model: Stateful, xs: Tensor) -> Tensor:
     """A template with state: its forward, once per step."""
+    ys = []
     with _mode(model, None):
-        ys = [model(xs[:, t]) for t in range(xs.shape[1])]
+        for t in range(xs.shape[1]):
+            try:
+                ys.append(model(xs[:, t]))
+            except Exception as err:
+                err.add_note(f"unroll was at step {t} (from 0) of {xs.shape[1]}, input {tuple(xs.shape)}.")
+                raise
     return torch.stack(ys, 1)
 
 
@@ -292,19 +318,28 @@ class _mode:
 class _Run:
     """One call of a recurrence driver: slots in, carried state in; last state out (detached)."""
 
-    def __init__(self, model: Any, batch: tuple[int, ...], carried: Carry, runner: Callable[..., Tensor] | None):
+    def __init__(
+        self, model: Any, batch: tuple[int, ...], carried: Carry, runner: Callable[..., Tensor] | None
+    ) -> None:
         self.batch, self.carried, self.runner = batch, carried, runner
         modules = model.named_modules() if isinstance(model, nn.Module) else ()
         self.members = [(name, m) for name, m in modules if isinstance(m, (Stateful, Flip))]
         self.last: Carry = {}
 
+    @property
+    def nested(self) -> bool:
+        """Whether an enclosing run already drives these layers (``unroll1`` inside an unrolled template)."""
+        return bool(self.members) and all("_slot" in m.__dict__ for _, m in self.members)
+
     def __enter__(self) -> _Run:
-        for name, m in self.members:
+        for _, m in self.members:
             if "_slot" in m.__dict__:
                 raise RuntimeError(
-                    f"{m!r} is already running in another unroll; a layer can take part in one "
-                    f"run at a time. Fix: give each unrolled model its own layers."
+                    f"{m!r} is already running in an enclosing unroll, so it cannot start a run of "
+                    f"its own. Fix: call the step model itself inside the unrolled template (its "
+                    f"state steps along with it), or give the inner unroll its own layers."
                 )
+        for name, m in self.members:
             m.__dict__["_slot"] = Slot(self.batch, self.runner)
             m.__dict__.update(self.carried.get(name, {}))
         return self
