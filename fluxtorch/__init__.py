@@ -6,7 +6,8 @@ Every model is a ``torch.nn.Module`` (or a plain function), so CUDA, autograd,
 
 from fluxtorch._convert import to_tensor
 from fluxtorch._template import Model, Param, State, Template, UninferredError, net
-from fluxtorch.debug import annotate
+from fluxtorch.debug import annotate, outputsize, shapes, summary
+from fluxtorch.dims import Batch, Seq, batchone, collate, map, rawbatch, tobatch, unbatchone
 from fluxtorch.layers import (
     Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Parallel, Reshape, SkipConnection,
     concat, flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
@@ -23,6 +24,8 @@ __all__ = [
     "LSTM", "GatedRecurrent", "Recurrent", "flip", "from_torch_lstm", "to_torch_lstm", "unroll", "unroll1",
     "annotate", "concat", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
+    "Batch", "Seq", "batchone", "collate", "map", "outputsize", "rawbatch", "shapes", "summary",
+    "tobatch", "unbatchone",
 ]
 
 # Storing models and backends (sections 6 and 7 of the spec).
