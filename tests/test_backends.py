@@ -59,6 +59,13 @@ def test_cpu_moves_nested_data_keeping_container_types() -> None:
     assert cpu(model) is model
 
 
+def test_cpu_moves_batches_and_sequences() -> None:
+    xs = fluxtorch.Batch([fluxtorch.Seq([[1.0, 2.0], [3.0, 4.0]]), fluxtorch.Seq([[5.0, 6.0], [7.0, 8.0]])])
+    moved = cpu((xs, [fluxtorch.Seq([[1.0]])]))
+    assert type(moved[0]) is fluxtorch.Batch and type(moved[1][0]) is fluxtorch.Seq
+    assert torch.equal(fluxtorch.rawbatch(moved[0]), fluxtorch.rawbatch(xs))
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
 def test_gpu_without_cuda_returns_its_input_and_says_so_once(caplog, monkeypatch) -> None:
     monkeypatch.setattr(_device, "_said_no_cuda", False)
@@ -76,6 +83,8 @@ def test_gpu_moves_models_and_nested_data() -> None:
     assert all(p.is_cuda for p in model.parameters())
     x, (y, batch) = gpu((torch.rand(5, 784), [torch.rand(5, 10), Carrier(torch.ones(3))]))
     assert x.is_cuda and y.is_cuda and batch.raw.is_cuda
+    xs = gpu(fluxtorch.Batch([fluxtorch.Seq([[1.0, 2.0]]), fluxtorch.Seq([[3.0, 4.0]])]))
+    assert type(xs) is fluxtorch.Batch and fluxtorch.rawbatch(xs).is_cuda
     assert gpu(np.ones((2, 3))).is_cuda
     out = model(x)
     assert out.is_cuda
