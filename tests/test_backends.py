@@ -208,3 +208,14 @@ def test_torch_modules_drop_into_chains_and_templates() -> None:
     assert torch.equal(model(x), expected)
     model(x).sum().backward()
     assert linear.weight.grad is not None
+
+
+def test_onnx_from_one_data_point_as_in_flux() -> None:
+    model = Chain(Affine(10, 5), relu, Affine(5, 2))
+    runtime = onnx(model, torch.rand(10))  # Flux's mxnet(model)(rand(10)), with batches too
+    x = torch.rand(10)
+    assert runtime(x).shape == (2,) and close(runtime(x), model(x))
+    xs = torch.rand(4, 10)
+    assert close(runtime(xs), model(xs))
+    summed = onnx(Chain(torch.exp, torch.sum, torch.log), torch.tensor([1.0, 2.0, 3.0]))  # not batch-aware
+    assert close(summed([1, 2, 3]), torch.tensor(3.4076059644))

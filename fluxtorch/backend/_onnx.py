@@ -98,8 +98,8 @@ def onnx(
 ) -> OnnxModel:
     """``model`` converted to ONNX and run by ONNX Runtime; call the result like ``model``.
 
-    ``example`` is an input (or a tuple of inputs) of the shape the model takes; with
-    ``dynamic_batch`` the first dimension may change from call to call.  ``path`` also
+    ``example`` is an input (or a tuple of inputs) of the shape the model takes, a batch
+    or one data point; with ``dynamic_batch`` the batch size may change from call to call.  ``path`` also
     writes the ``.onnx`` file.  Recurrent models run each call from their initial state,
     as ``unroll(..., stateful=False)`` does.  A layer that cannot be exported is named in a
     ``TypeError`` (e.g. ``Chain[2]``).
@@ -113,7 +113,9 @@ def onnx(
     examples = tuple(to_tensor(x) for x in (example if isinstance(example, tuple) else (example,)))
     module = model if isinstance(model, nn.Module) else _AsModule(model)
     with _evaluating(module), torch.no_grad():
-        module(*examples)  # a model that fails on its example fails here, with fluxtorch's notes
+        expected = module(*examples)  # a model that fails on its example fails here, with fluxtorch's notes
+        if dynamic_batch and _takes_batches(module, examples, expected):
+            examples = tuple(x.unsqueeze(0) for x in examples)  # one data point: export for batches
         try:
             onnx_bytes = _export(module, examples, dynamic_batch)
         except Exception as err:  # noqa: BLE001 - reported with the layer that caused it
@@ -127,6 +129,20 @@ def onnx(
     if path is not None:
         runtime.save(path)
     return runtime
+
+
+def _takes_batches(module: nn.Module, examples: tuple[Tensor, ...], expected: Any) -> bool:
+    """Whether a model given one 1-D data point also maps a batch of it to the batched result."""
+    if not all(x.dim() == 1 for x in examples) or not isinstance(expected, Tensor):
+        return False
+    try:
+        batched = module(*(x.unsqueeze(0) for x in examples))
+    except Exception:  # noqa: BLE001 - a model that only takes single points is exported as it is
+        return False
+    return (
+        isinstance(batched, Tensor) and batched.shape == (1, *expected.shape)
+        and torch.allclose(batched[0], expected, atol=1e-6, equal_nan=True)
+    )
 
 
 class _AsModule(nn.Module):
