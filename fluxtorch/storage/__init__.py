@@ -20,7 +20,7 @@ from fluxtorch.storage._atomic import atomic_write
 from fluxtorch.storage._describe import describe
 from fluxtorch.storage._format import DIGEST_KEY, LoadError, SaveError, read_tensors, write_tensors
 from fluxtorch.storage._names import register
-from fluxtorch.storage._rebuild import Unreadable, rebuild
+from fluxtorch.storage._rebuild import rebuild
 
 FORMAT = 1  # the version of the architecture description this fluxtorch writes and reads
 _ARCHITECTURE, _VERSION = "fluxtorch.architecture", "fluxtorch.format"
