@@ -532,3 +532,10 @@ def test_container_agrees_with_the_safetensors_library_for_every_dtype(tmp_path:
     for name, read in [("ours", load_file(tmp_path / "ours.safetensors")),
                        ("theirs", _format.read_tensors(tmp_path / "theirs.safetensors")[1])]:
         assert {k: bits(v) for k, v in read.items()} == {k: bits(v) for k, v in tensors.items()}, name
+
+
+def test_a_compiled_model_is_saved_as_the_model_it_compiles(tmp_path: Path) -> None:
+    model = mlp()
+    save(torch.compile(model, backend="eager"), tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert repr(loaded) == repr(model) and same_outputs(model, loaded, torch.randn(2, 784))

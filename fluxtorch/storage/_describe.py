@@ -15,6 +15,7 @@ for themselves):
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import torch
@@ -44,6 +45,12 @@ def _shown(obj: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _compiled(obj: Any) -> bool:
+    """Whether ``obj`` is what ``torch.compile`` returns for a module (without importing dynamo)."""
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
+    return eval_frame is not None and isinstance(obj, eval_frame.OptimizedModule)
+
+
 class _Describer:
     def __init__(self) -> None:
         self.tensors: dict[str, Tensor] = {}
@@ -51,6 +58,8 @@ class _Describer:
         self.layers: dict[int, int] = {}  # id(module) -> position met, so shared layers stay shared
 
     def layer(self, obj: Any, path: str, key: str) -> Any:
+        if _compiled(obj):  # torch.compile(model): store the model it compiles
+            obj = obj._orig_mod
         if not isinstance(obj, nn.Module):
             return self.function(obj, path)
         if id(obj) in self.layers:
