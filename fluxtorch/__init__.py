@@ -36,3 +36,10 @@ __all__ = [
     "crossentropy", "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch",
     "partition", "read_idx", "sequences", "stop", "throttle", "train",
 ]
+
+# Storing models and backends (sections 6 and 7 of the spec).
+from fluxtorch.backend import ExportError, OnnxModel, cpu, gpu, onnx  # noqa: E402
+from fluxtorch.storage import LoadError, SaveError, load, load_weights, register, save, save_weights  # noqa: E402
+
+__all__ += ["ExportError", "LoadError", "OnnxModel", "SaveError", "cpu", "gpu", "load", "load_weights", "onnx",
+            "register", "save", "save_weights"]

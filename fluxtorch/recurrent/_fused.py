@@ -60,8 +60,8 @@ def lstm_over_time(cell: LSTM, xs: Tensor) -> Tensor:
 def _lstm_scan(gates_x: Tensor, Wy: Tensor, y: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The LSTM equations over time, the input projections of all steps done up front."""
     ys = []
-    for t in range(gates_x.shape[1]):
-        input, forget, candidate, output = (gates_x[:, t] + y @ Wy).chunk(4, -1)
+    for projected in gates_x.unbind(1):
+        input, forget, candidate, output = (projected + y @ Wy).chunk(4, -1)
         state = torch.sigmoid(forget) * state + torch.sigmoid(input) * torch.tanh(candidate)
         y = torch.sigmoid(output) * torch.tanh(state)
         ys.append(y)
@@ -73,9 +73,9 @@ def recurrent_over_time(cell: Recurrent, xs: Tensor) -> Tensor:
     check_sequence(cell, xs, cell.Wxy)
     y = _start(cell, "y", tuple(xs.shape[:1]))
     if torch.compiler.is_compiling():
-        projected, h, ys = xs @ cell.Wxy + cell.by, y[0], []  # all steps' input projections at once
-        for t in range(xs.shape[1]):
-            h = torch.tanh(projected[:, t] + h @ cell.Wyy)
+        h, ys = y[0], []
+        for projected in (xs @ cell.Wxy + cell.by).unbind(1):  # all steps' input projections at once
+            h = torch.tanh(projected + h @ cell.Wyy)
             ys.append(h)
         ys, y = torch.stack(ys, 1), h[None]
     else:

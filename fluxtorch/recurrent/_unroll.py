@@ -6,15 +6,16 @@ it over ``(batch, n, features)``, layer by layer where it can:
 
 * a ``Chain`` runs each layer over the whole sequence in turn;
 * a layer with no state anywhere inside runs once on all steps (time folded into batch);
-* ``LSTM`` and ``Recurrent`` run through torch's fused kernels (``_fused.py``);
-* any other template with state steps its forward ``n`` times;
-* any other model holding recurrent layers (a stateless template such as a
-  bidirectional encoder) is called once on the whole sequence, and each recurrent
-  layer it calls runs over that sequence.
+* any other model is called once on the whole sequence, and each stateful layer it
+  calls (itself, or one inside a stateless template such as a bidirectional encoder)
+  runs over that sequence: ``LSTM`` and ``Recurrent`` through torch's fused kernels
+  (``_fused.py``), ``flip(m)`` as ``m`` on the reversed sequence, and any other
+  template with state by stepping its forward ``n`` times.
 
 Each call sets up a ``Slot`` in every stateful layer (the batch its initial states
-broadcast to, and whether it gets whole sequences or single steps), loads the state
-carried from the previous call, and takes the last state back at the end.
+broadcast to, and whether a call gets the whole sequence or one step), loads the
+state carried from the previous call, and takes the last state back at the end.
+Module hooks (and so ``shapes``/``summary``) see each layer's call on the whole sequence.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 
 from fluxtorch._convert import to_tensor
 from fluxtorch._naming import callable_name
-from fluxtorch._template import Slot, Stateful, _infer_on_call, _require_inferred
+from fluxtorch._template import Slot, Stateful, _require_inferred
 from fluxtorch.debug._notes import annotate
 from fluxtorch.layers._chain import Chain
 from fluxtorch.recurrent._fused import FUSED
@@ -51,7 +52,7 @@ class Flip(nn.Module):
     def forward(self, x: Any) -> Tensor:
         slot = self.__dict__.get("_slot")
         if slot is not None and slot.over_time is not None:  # inside unroll, given the whole sequence
-            return over_time(self, x)
+            return slot.over_time(self, x)
         if slot is None and isinstance(self.model, Unroll):
             xs = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
             time = 1 if xs.dim() >= 3 else 0
@@ -95,7 +96,7 @@ class Unroll(nn.Module):
         key = (batched, xs.shape[0], xs.device, xs.dtype)
         carried = self._carry[1] if self.stateful and self._carry and self._carry[0] == key else {}
         try:
-            with _Run(self.model, (xs.shape[0],), carried, over_time) as run:
+            with _Run(self.model, (xs.shape[0],), carried, _whole_sequence) as run:
                 ys = over_time(self.model, xs)  # (B, n, out)
         except Exception as err:
             annotate(err, self, child=self.model, x=xs)
@@ -234,8 +235,6 @@ def flip(model: Callable[..., Any]) -> Flip:
 
 def over_time(model: Callable[..., Any], xs: Tensor) -> Tensor:
     """Run a step model over a whole sequence ``xs`` ``(batch, n, ...)`` → ``(batch, n, ...)``."""
-    if isinstance(model, Flip):
-        return over_time(model.model, xs.flip(1)).flip(1)
     if isinstance(model, Chain):
         for i, layer in enumerate(model._layers):
             try:
@@ -246,14 +245,16 @@ def over_time(model: Callable[..., Any], xs: Tensor) -> Tensor:
         return xs
     if not _is_recurrent(model):
         return _fold(model, xs)
-    if isinstance(model, Stateful):
-        if model.__dict__.get("_pending"):
-            _infer_on_call(model, (xs[:, 0],))
-        fused = FUSED.get(type(model))
-        if fused is not None and not (model._forward_hooks or model._forward_pre_hooks):
-            return fused(model, xs)
-        return _step_through(model, xs)
-    return _whole(model, xs)
+    with _mode(model, _whole_sequence):  # each stateful layer called inside gets the whole sequence
+        return model(xs)
+
+
+def _whole_sequence(layer: Stateful | Flip, xs: Tensor) -> Tensor:
+    """What a stateful layer (or ``flip``) does when called on a whole sequence during ``unroll``."""
+    if isinstance(layer, Flip):
+        return over_time(layer.model, xs.flip(1)).flip(1)
+    fused = FUSED.get(type(layer))
+    return fused(layer, xs) if fused is not None else _step_through(layer, xs)
 
 
 def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
@@ -276,22 +277,16 @@ def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
 
 
 def _step_through(model: Stateful, xs: Tensor) -> Tensor:
-    """A template with state: its forward, once per step."""
+    """A template with state: its forward, once per step (hooks saw the call on the whole sequence)."""
     ys = []
     with _mode(model, None):
-        for t in range(xs.shape[1]):
+        for t, x in enumerate(xs.unbind(1)):  # unbind: its backward is one stack, not n full-size slices
             try:
-                ys.append(model(xs[:, t]))
+                ys.append(model.forward(x))
             except Exception as err:
                 err.add_note(f"unroll was at step {t} (from 0) of {xs.shape[1]}, input {tuple(xs.shape)}.")
                 raise
     return torch.stack(ys, 1)
-
-
-def _whole(model: nn.Module, xs: Tensor) -> Tensor:
-    """A model holding recurrent layers: called once on the sequence, each layer runs over it."""
-    with _mode(model, over_time):
-        return model(xs)
 
 
 def _is_recurrent(model: Any) -> bool:

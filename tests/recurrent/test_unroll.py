@@ -327,3 +327,12 @@ def test_a_layer_cannot_run_in_two_unrolls_at_once() -> None:
 
     with pytest.raises(RuntimeError, match=r"LSTM\(3 => 3\) is already running in an enclosing unroll"):
         unroll(Nested(inner, torch.zeros(3)), 2)(torch.randn(1, 2, 3))
+
+
+def test_hooks_see_each_recurrent_layer_called_once_on_the_whole_sequence(path: str) -> None:
+    step = Chain(LSTM(3, 4), GatedRecurrent(4, 2), Affine(2, 1))
+    seen = []
+    for layer in step:
+        layer.register_forward_hook(lambda m, args, out: seen.append((type(m).__name__, tuple(out.shape))))
+    unroll(step, 5)(torch.randn(2, 5, 3))
+    assert seen == [("LSTM", (2, 5, 4)), ("GatedRecurrent", (2, 5, 2)), ("Affine", (10, 1))]
