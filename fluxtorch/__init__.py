@@ -15,6 +15,13 @@ from fluxtorch.layers import (
 from fluxtorch.recurrent import (
     LSTM, GatedRecurrent, Recurrent, flip, from_torch_lstm, to_torch_lstm, unroll, unroll1,
 )
+from fluxtorch.backend import ExportError, OnnxModel, cpu, gpu, onnx
+from fluxtorch.storage import LoadError, SaveError, load, load_weights, register, save, save_weights
+from fluxtorch.data import batches, chunk, onecold, onehot, onehotbatch, partition, read_idx, sequences
+from fluxtorch.training import (
+    History, NonFiniteLossError, Progress, StopTraining, accuracy, crossentropy, logitcrossentropy,
+    logloss, mse, stop, throttle, train,
+)
 
 __version__ = "0.1.0"
 
@@ -26,4 +33,11 @@ __all__ = [
     "tanh", "to_tensor", "σ",
     "Batch", "Seq", "batchone", "collate", "map", "outputsize", "rawbatch", "shapes", "summary",
     "tobatch", "unbatchone",
+    # training and data
+    "History", "NonFiniteLossError", "Progress", "StopTraining", "accuracy", "batches", "chunk",
+    "crossentropy", "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch",
+    "partition", "read_idx", "sequences", "stop", "throttle", "train",
+    # backends and storage
+    "ExportError", "LoadError", "OnnxModel", "SaveError", "cpu", "gpu", "load", "load_weights",
+    "onnx", "register", "save", "save_weights",
 ]
