@@ -383,6 +383,8 @@ def _wrap_stateful(located: Callable[..., Any]) -> Callable[..., Any]:
 
 def _single_step(self: Stateful, step: Callable[..., Any], x: Any, args: tuple, kwargs: dict) -> Any:
     """A direct call, outside any recurrence driver: one step from the initial state."""
+    if hasattr(x, "rewrap"):  # a Batch (or Seq) in gives a Batch out
+        return x.rewrap(_single_step(self, step, x.raw, args, kwargs))
     if not isinstance(x, Tensor):
         x = at_edge(x, who=repr(self))
     data = getattr(x, "raw", x)  # a Batch's stacked tensor
