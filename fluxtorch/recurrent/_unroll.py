@@ -7,18 +7,18 @@ sequence is run is ``_run.py``'s business.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from torch import Tensor, nn
 
 from fluxtorch._convert import to_tensor
-from fluxtorch._template import _require_inferred
+from fluxtorch._template import InferringModule
 from fluxtorch.debug._notes import annotate
 from fluxtorch.recurrent._flip import shown
 from fluxtorch.recurrent._run import Carry, Run, whole_sequence, over_time
 
 
-class Unroll(nn.Module):
+class Unroll(InferringModule):
     """A step model run over ``n`` time steps; built by ``unroll(model, n)``, see there."""
 
     def __init__(self, model: Callable[..., Any], n: int, *, stateful: bool = True, seq: bool = True) -> None:
@@ -77,16 +77,6 @@ class Unroll(nn.Module):
     def reset(self) -> None:
         """Forget the carried state: the next call starts from the initial state."""
         self._carry = None
-
-    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
-        """As ``nn.Module.parameters``; refused while a layer's size is uninferred."""
-        _require_inferred(self)
-        return super().parameters(recurse)
-
-    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
-        """As ``nn.Module.named_parameters``; refused while a layer's size is uninferred."""
-        _require_inferred(self)
-        return super().named_parameters(*args, **kwargs)
 
     def __repr__(self) -> str:
         options = ("" if self.stateful else ", stateful=False") + ("" if self.seq else ", seq=False")
