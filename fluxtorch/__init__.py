@@ -5,7 +5,8 @@ Every model is a ``torch.nn.Module`` (or a plain function), so CUDA, autograd,
 """
 
 from fluxtorch._convert import to_tensor
-from fluxtorch._template import Model, Param, State, Template, UninferredError, net
+from fluxtorch._infer import UninferredError
+from fluxtorch._template import Model, Param, State, Template, net
 from fluxtorch.debug import annotate, outputsize, shapes, summary
 from fluxtorch.dims import Batch, Seq, batchone, collate, map, rawbatch, tobatch, unbatchone
 from fluxtorch.layers import (

@@ -12,7 +12,7 @@ import inspect
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 from torch import Tensor, nn
@@ -20,8 +20,8 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from fluxtorch._anonymous import anonymous_net
 from fluxtorch._convert import at_edge, to_tensor
+from fluxtorch._infer import InferringModule, _infer_on_call, _Uninferred
 from fluxtorch._naming import callable_name
-from fluxtorch._shape import is_shape_only, real_tensors
 from fluxtorch.debug._notes import annotate
 
 
@@ -44,10 +44,6 @@ class State:
 
 _KINDS = (Param, Model, State)
 _EMPTY = inspect.Parameter.empty
-
-
-class UninferredError(AttributeError, RuntimeError):
-    """A layer's sizes are not known yet, so its parameters do not exist."""
 
 
 @dataclass(frozen=True)
@@ -112,26 +108,6 @@ def _matches(value: Any, ann: Any) -> bool:
     if ann is float:
         return isinstance(value, (int, float))
     return isinstance(value, ann)
-
-
-class InferringModule(nn.Module):
-    """Base of fluxtorch's containers: parameters are refused while a layer's size is uninferred.
-
-    >>> list(Chain(Affine(3)).parameters())
-    Traceback (most recent call last):
-    ...
-    fluxtorch._template.UninferredError: Chain has layers whose input size is not inferred yet ...
-    """
-
-    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
-        """As ``nn.Module.parameters``; refused while a layer's size is uninferred."""
-        _require_inferred(self)
-        return super().parameters(recurse)
-
-    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
-        """As ``nn.Module.named_parameters``; refused while a layer's size is uninferred."""
-        _require_inferred(self)
-        return super().named_parameters(*args, **kwargs)
 
 
 class Template(InferringModule, metaclass=_TemplateMeta):
@@ -260,152 +236,6 @@ class Template(InferringModule, metaclass=_TemplateMeta):
         return f"{type(self).__name__}({inner})"
 
 
-def _infer_on_call(module: Template, args: tuple) -> None:
-    """Forward pre-hook of a pending layer: build it from the first input's shape."""
-    x = to_tensor(args[0]) if args else None
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{module!r} infers its sizes from a tensor input; got {type(x).__name__}.")
-    dtype = x.dtype if x.is_floating_point() else None
-    if is_shape_only(x):  # size inference on a data-free tensor still builds real parameters
-        with real_tensors():
-            module.materialize(x.shape, dtype=dtype)
-    else:
-        module.materialize(x.shape, device=x.device, dtype=dtype)
-
-
-def uninferred_layers(model: nn.Module) -> list[str]:
-    """Paths of the layers inside ``model`` whose sizes are not inferred yet."""
-    return [f"{name or 'model'}: {m!r}" for name, m in model.named_modules() if getattr(m, "_pending", None)]
-
-
-def _require_inferred(model: nn.Module) -> None:
-    missing = uninferred_layers(model)
-    if missing:
-        raise UninferredError(
-            f"{type(model).__name__} has layers whose input size is not inferred yet "
-            f"({'; '.join(missing)}), so their parameters do not exist. Fix: start the Chain "
-            f"with Input(...) (e.g. Chain(Input(784), Affine(128), ...)) or call the model once "
-            f"on example data before asking for parameters or building an optimizer."
-        )
-
-
-class _Uninferred:
-    """Stands in for a parameter of a pending layer; any use explains the fix."""
-
-    def __init__(self, owner: Template, name: str) -> None:
-        self._message = (
-            f"{owner!r}.{name} does not exist yet: the layer's input size is not inferred. "
-            f"Fix: put Input(...) first in the Chain, or call the model once on example data."
-        )
-
-    def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise UninferredError(self._message)
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN206
-        for arg in (*args, *(kwargs or {}).values()):
-            if isinstance(arg, cls):
-                arg._fail()
-        return NotImplemented
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        self._fail()
-
-    def __repr__(self) -> str:
-        return "<uninferred parameter>"
-
-    __matmul__ = __rmatmul__ = __add__ = __radd__ = __mul__ = __rmul__ = _fail
-    __sub__ = __rsub__ = __truediv__ = __rtruediv__ = __len__ = __iter__ = _fail
-
-
-@dataclass
-class Slot:
-    """Marks a template with state as running: the batch its initial states broadcast to.
-
-    Recurrence drivers (``unroll``) put one in ``module.__dict__["_slot"]`` for each
-    stateful layer; ``over_time(module, xs)`` set means the layer is called on a whole
-    sequence ``(batch, n, ...)`` rather than on one step.
-    """
-
-    batch: tuple[int, ...]
-    over_time: Callable[[Any, Tensor], Tensor] | None = None
-
-
-class Stateful(Template):
-    """Base of templates declaring ``State``: a step's values live in the instance dict.
-
-    While a ``Slot`` is present, ``self.y`` is an ordinary instance attribute (the
-    previous step's value, or this step's once assigned), so reading state costs what
-    reading any attribute costs; the initial state stays an ``nn.Parameter`` in
-    ``_parameters`` and is what ``self.y`` gives when no step is running.
-    """
-
-    _state_names: ClassVar[tuple[str, ...]] = ()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in self._state_names:
-            if "_slot" in self.__dict__:  # inside a step: this step's value
-                self.__dict__[name] = value
-                return
-            if not isinstance(value, _Uninferred):  # outside: a new initial state
-                value = _as_parameter(value, f"{type(self).__name__}.{name}", "State")
-        super().__setattr__(name, value)
-
-    def materialize(self, shape: tuple[int, ...], *, device: Any = None, dtype: Any = None) -> None:
-        """As ``Template.materialize``; built during a run, the initial states still become parameters."""
-        slot = self.__dict__.pop("_slot", None)
-        try:
-            super().materialize(shape, device=device, dtype=dtype)
-        finally:
-            if slot is not None:
-                self.__dict__["_slot"] = slot
-
-    def initial_state(self, name: str, batch: tuple[int, ...]) -> Tensor:
-        """The trainable initial value of state ``name``, broadcast over ``batch``."""
-        start = self._parameters[name]
-        return start.expand(*batch, *start.shape) if batch else start
-
-
-def _wrap_stateful(located: Callable[..., Any]) -> Callable[..., Any]:
-    """A stateful template's forward: one step, reading and writing state in the instance dict."""
-
-    def forward_step(self: Stateful, x: Any, *args: Any, **kwargs: Any) -> Any:
-        slot = self.__dict__.get("_slot")
-        if slot is None:
-            return _single_step(self, forward_step, x, args, kwargs)
-        if slot.over_time is not None:
-            return slot.over_time(self, x)
-        held = self.__dict__
-        for name in self._state_names:
-            if name not in held:  # first step: start from the initial state
-                held[name] = self.initial_state(name, slot.batch)
-        return located(self, x, *args, **kwargs)
-
-    forward_step.__wrapped__ = located.__wrapped__  # type: ignore[attr-defined]
-    forward_step.__doc__ = located.__doc__
-    forward_step.__name__ = located.__name__
-    forward_step.__qualname__ = located.__qualname__
-    return forward_step
-
-
-def _single_step(self: Stateful, step: Callable[..., Any], x: Any, args: tuple, kwargs: dict) -> Any:
-    """A direct call, outside any recurrence driver: one step from the initial state."""
-    if hasattr(x, "rewrap"):  # a Batch (or Seq) in gives a Batch out
-        return x.rewrap(_single_step(self, step, x.raw, args, kwargs))
-    if not isinstance(x, Tensor):
-        x = at_edge(x, who=repr(self))
-    data = getattr(x, "raw", x)  # a Batch's stacked tensor
-    batch = tuple(data.shape[:1]) if isinstance(data, Tensor) and data.dim() >= 2 else ()
-    self.__dict__["_slot"] = Slot(batch)
-    try:
-        return step(self, x, *args, **kwargs)
-    finally:
-        for name in ("_slot", *self._state_names):
-            self.__dict__.pop(name, None)
-
-
 _WRAPPED: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> the Parameter made from it
 
 
@@ -491,6 +321,8 @@ def net(cls: type) -> type[Template]:
         namespace["forward"] = _wrap_forward(namespace["forward"])
     states = tuple(f.name for f in fields if f.kind is State)
     if states:
+        from fluxtorch._state import Stateful, _wrap_stateful  # state builds on Template itself
+
         namespace["_state_names"] = states
         if "forward" in namespace:
             namespace["forward"] = _wrap_stateful(namespace["forward"])
@@ -550,7 +382,4 @@ def _kind_of(annotation: Any) -> type | None:
     return annotation if annotation in _KINDS else None
 
 
-__all__ = [
-    "Field", "Model", "Param", "Slot", "State", "Stateful", "Template", "UninferredError", "net",
-    "uninferred_layers",
-]
+__all__ = ["Field", "Model", "Param", "State", "Template", "net"]

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from fluxtorch import Affine, Chain, Model, Param, State, Template, net, unroll, unroll1
-from fluxtorch._template import Stateful
+from fluxtorch._state import Stateful
 
 
 @net

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from fluxtorch._convert import at_edge
 from fluxtorch._shape import run_on_shape
 from fluxtorch._naming import callable_name, param_count
-from fluxtorch._template import InferringModule
+from fluxtorch._infer import InferringModule
 from fluxtorch.debug._notes import annotate
 from fluxtorch.dims._batch import Stacked
 from fluxtorch.layers._input import Input

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from fluxtorch._template import Stateful
+from fluxtorch._state import Stateful
 from fluxtorch.recurrent._layers import LSTM, Recurrent
 
 

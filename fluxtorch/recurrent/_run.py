@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from fluxtorch._naming import callable_name
-from fluxtorch._template import Slot, Stateful
+from fluxtorch._state import Slot, Stateful
 from fluxtorch.debug._notes import annotate
 from fluxtorch.layers._chain import Chain
 from fluxtorch.recurrent._flip import Flip

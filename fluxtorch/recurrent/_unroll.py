@@ -12,7 +12,7 @@ from typing import Any, Callable
 from torch import Tensor, nn
 
 from fluxtorch._convert import to_tensor
-from fluxtorch._template import InferringModule
+from fluxtorch._infer import InferringModule
 from fluxtorch.debug._notes import annotate
 from fluxtorch.recurrent._flip import shown
 from fluxtorch.recurrent._run import Carry, Run, whole_sequence, over_time

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fluxtorch._template import _require_inferred
+from fluxtorch._infer import _require_inferred
 from fluxtorch.storage._atomic import atomic_write
 from fluxtorch.storage._describe import describe
 from fluxtorch.storage._format import DIGEST_KEY, LoadError, SaveError, read_tensors, write_tensors

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from fluxtorch._template import uninferred_layers
+from fluxtorch._infer import uninferred_layers
 from fluxtorch.training._batch import as_pair, batch_size, device_of, to_device
 from fluxtorch.training._callbacks import Progress, StopTraining, as_callbacks, takes_argument, throttle
 from fluxtorch.training._losses import mse
