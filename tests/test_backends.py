@@ -11,10 +11,11 @@ import pytest
 import torch
 
 import fluxtorch
-from fluxtorch import Affine, Chain, Conv2D, Input, MaxPool, Model, OnnxModel, cpu, flatten, gpu, net, onnx, relu, softmax, σ
+from fluxtorch import Affine, Chain, Input, OnnxModel, cpu, gpu, onnx, relu, softmax
 from fluxtorch.backend import _device
 
 Pair = namedtuple("Pair", "x y")
+from seed_models import TLP, mlp, convnet
 
 
 class Carrier:
@@ -25,23 +26,6 @@ class Carrier:
 
     def to(self, device):
         return Carrier(self.raw.to(device))
-
-
-@net
-class TLP:
-    first: Model
-    second: Model
-
-    def forward(self, x):
-        return softmax(self.second(σ(self.first(x))))
-
-
-def mlp() -> Chain:
-    return Chain(Input(784), Affine(128), relu, Affine(64), relu, Affine(10), softmax)
-
-
-def convnet() -> Chain:
-    return Chain(Input(1, 28, 28), Conv2D(8, 3), relu, MaxPool(2), flatten, Affine(10))
 
 
 # gpu / cpu -----------------------------------------------------------------------------------------

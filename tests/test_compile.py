@@ -6,22 +6,9 @@ import pytest
 import torch
 
 from fluxtorch import (
-    LSTM, Affine, Chain, Conv2D, GatedRecurrent, Input, MaxPool, Model, Parallel, SkipConnection,
-    concat, flatten, net, relu, softmax, unroll, σ,
+    LSTM, Affine, Chain, Conv2D, GatedRecurrent, Input, MaxPool, Parallel, SkipConnection, concat, flatten, relu, unroll,
 )
-
-
-@net
-class TLP:
-    first: Model
-    second: Model
-
-    def forward(self, x):
-        return softmax(self.second(σ(self.first(x))))
-
-
-def mlp() -> Chain:
-    return Chain(Input(784), Affine(128), relu, Affine(64), relu, Affine(10), softmax)
+from seed_models import TLP, mlp
 
 
 MODELS = {

@@ -22,15 +22,7 @@ from fluxtorch import (
     load_weights, net, register, relu, save, save_weights, softmax, tanh, σ,
 )
 from fluxtorch.storage import _format
-
-
-@net
-class TLP:
-    first: Model
-    second: Model
-
-    def forward(self, x):
-        return softmax(self.second(σ(self.first(x))))
+from seed_models import TLP, mlp, convnet
 
 
 @net
@@ -69,14 +61,6 @@ class Doubler(nn.Module):
 
     def forward(self, x):
         return 2 * x * self.w
-
-
-def mlp() -> Chain:
-    return Chain(Input(784), Affine(128), relu, Affine(64), relu, Affine(10), softmax)
-
-
-def convnet() -> Chain:
-    return Chain(Input(1, 28, 28), Conv2D(8, 3), relu, MaxPool(2), flatten, Affine(10))
 
 
 def same_outputs(a, b, x) -> bool:

@@ -7,19 +7,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from fluxtorch import (
-    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Model, Reshape, flatten, net, outputsize, relu, sigmoid,
-    softmax, summary, tanh, σ,
+    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Reshape, flatten, outputsize, relu, sigmoid, softmax, summary, tanh,
 )
-
-
-@net
-class TLP:
-    first: Model
-    second: Model
-
-    def forward(self, x):
-        l1 = σ(self.first(x))
-        return softmax(self.second(l1))
+from seed_models import TLP
 
 
 def test_outputsize_is_a_tuple_computed_without_data() -> None:
