@@ -41,6 +41,7 @@ class Result:
     ours: float | None
     plain: float | None
     target: float | None = None  # the ratio ours/plain should not exceed this
+    limit: float | None = None  # or: ours itself should stay under this (in ``unit``)
     unit: str = "s"
     note: str = ""
     extra: dict = field(default_factory=dict)
@@ -53,6 +54,8 @@ class Result:
 
     @property
     def verdict(self) -> str:
+        if self.limit is not None and self.ours is not None:
+            return "met" if self.ours < self.limit else "MISSED"
         if self.ratio is None or self.target is None:
             return ""
         return "met" if self.ratio <= self.target else "MISSED"
@@ -174,7 +177,7 @@ def table(results: list[Result]) -> str:
     ]
     for r in results:
         ratio = "–" if r.ratio is None else f"{r.ratio:.3f}"
-        target = "–" if r.target is None else f"≤ {r.target:g}"
+        target = f"< {show(r.limit, r.unit)}" if r.limit is not None else "–" if r.target is None else f"≤ {r.target:g}"
         remark = " ".join(part for part in (r.verdict, r.note) if part)
         lines.append(
             f"| {r.benchmark} | {r.case} | {show(r.ours, r.unit)} | {show(r.plain, r.unit)} "
