@@ -1,14 +1,16 @@
 """``python -m bench``: every benchmark, ours against plain PyTorch, a table, and a record.
 
 Options: ``--quick`` (tiny sizes, a smoke test, nothing recorded), ``--only 1,4``,
-``--device cuda``, ``--threads N`` (default 1), ``--no-record``.  A full run appends its
+``--device cuda``, ``--threads N`` (default 1), ``--no-record``, ``--json PATH``.  A full run appends its
 table with the date and machine to ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import json
 import sys
 import time
 import traceback
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: steady on a shared machine)")
     parser.add_argument("--no-record", action="store_true", help=f"do not append to {RESULTS.name}")
+    parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     settings = Settings(quick=args.quick, device=args.device, threads=args.threads)
     only = [n.strip() for n in args.only.split(",") if n.strip()] or None
@@ -78,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all(settings, only)
     print(table(results))
     print(f"[bench] total {time.perf_counter() - start:.0f} s")
+    if args.json:
+        rows = [{**dataclasses.asdict(r), "ratio": r.ratio, "verdict": r.verdict} for r in results]
+        Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
     if not (args.quick or args.no_record):
         record(results, settings)
         print(f"[bench] appended to {RESULTS}")
