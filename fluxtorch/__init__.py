@@ -11,12 +11,16 @@ from fluxtorch.layers import (
     Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Reshape,
     flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
 )
+from fluxtorch.recurrent import (
+    LSTM, GatedRecurrent, Recurrent, flip, from_torch_lstm, to_torch_lstm, unroll, unroll1,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Param", "Reshape",
     "State", "Template", "UninferredError",
+    "LSTM", "GatedRecurrent", "Recurrent", "flip", "from_torch_lstm", "to_torch_lstm", "unroll", "unroll1",
     "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
 ]

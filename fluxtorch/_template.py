@@ -31,7 +31,12 @@ class Model:
 
 
 class State:
-    """Field kind: recurrent state whose initial value is a trainable tensor."""
+    """Field kind: recurrent state whose initial value is a trainable tensor.
+
+    Inside a step ``self.y`` reads like a variable carried from step to step: it holds
+    the previous step's value (Flux's ``y{-1}``) until the forward assigns this step's.
+    Outside a forward call ``self.y`` is the initial state, an ``nn.Parameter``.
+    """
 
 
 _KINDS = (Param, Model, State)
@@ -269,6 +274,79 @@ class _Uninferred:
     __sub__ = __rsub__ = __truediv__ = __rtruediv__ = __len__ = __iter__ = _fail
 
 
+@dataclass
+class Slot:
+    """Marks a template with state as running: the batch its initial states broadcast to.
+
+    Recurrence drivers (``unroll``) put one in ``module.__dict__["_slot"]`` for each
+    stateful layer; ``over_time(module, xs)`` set means the layer is called on a whole
+    sequence ``(batch, n, ...)`` rather than on one step.
+    """
+
+    batch: tuple[int, ...]
+    over_time: Callable[[Any, Tensor], Tensor] | None = None
+
+
+class Stateful(Template):
+    """Base of templates declaring ``State``: a step's values live in the instance dict.
+
+    While a ``Slot`` is present, ``self.y`` is an ordinary instance attribute (the
+    previous step's value, or this step's once assigned), so reading state costs what
+    reading any attribute costs; the initial state stays an ``nn.Parameter`` in
+    ``_parameters`` and is what ``self.y`` gives when no step is running.
+    """
+
+    _state_names: ClassVar[tuple[str, ...]] = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._state_names:
+            if "_slot" in self.__dict__:  # inside a step: this step's value
+                self.__dict__[name] = value
+                return
+            if not isinstance(value, _Uninferred):  # outside: a new initial state
+                value = _as_parameter(value, f"{type(self).__name__}.{name}", "State")
+        super().__setattr__(name, value)
+
+    def initial_state(self, name: str, batch: tuple[int, ...]) -> Tensor:
+        """The trainable initial value of state ``name``, broadcast over ``batch``."""
+        start = self._parameters[name]
+        return start.expand(*batch, *start.shape) if batch else start
+
+
+def _wrap_stateful(located: Callable[..., Any]) -> Callable[..., Any]:
+    """A stateful template's forward: one step, reading and writing state in the instance dict."""
+
+    def forward_step(self: Stateful, x: Any, *args: Any, **kwargs: Any) -> Any:
+        slot = self.__dict__.get("_slot")
+        if slot is None:
+            return _single_step(self, forward_step, x, args, kwargs)
+        if slot.over_time is not None:
+            return slot.over_time(self, x)
+        held = self.__dict__
+        for name in self._state_names:
+            if name not in held:  # first step: start from the initial state
+                held[name] = self.initial_state(name, slot.batch)
+        return located(self, x, *args, **kwargs)
+
+    forward_step.__wrapped__ = located.__wrapped__  # type: ignore[attr-defined]
+    forward_step.__doc__ = located.__doc__
+    forward_step.__name__ = located.__name__
+    forward_step.__qualname__ = located.__qualname__
+    return forward_step
+
+
+def _single_step(self: Stateful, step: Callable[..., Any], x: Any, args: tuple, kwargs: dict) -> Any:
+    """A direct call, outside any recurrence driver: one step from the initial state."""
+    x = at_edge(x, who=repr(self))
+    batch = tuple(x.shape[:1]) if isinstance(x, Tensor) and x.dim() >= 2 else ()
+    self.__dict__["_slot"] = Slot(batch)
+    try:
+        return step(self, x, *args, **kwargs)
+    finally:
+        for name in ("_slot", *self._state_names):
+            self.__dict__.pop(name, None)
+
+
 def _as_parameter(value: Any, where: str, kind: str) -> nn.Parameter:
     """Wrap a tensor, array or nested list as an ``nn.Parameter``; shared ones stay shared."""
     if isinstance(value, nn.Parameter):
@@ -339,6 +417,10 @@ def net(cls: type) -> type[Template]:
             f"`def forward(self, x): ...` computing the output from x and the fields."
         )
     namespace["forward"] = _wrap_forward(namespace["forward"])
+    states = tuple(f.name for f in fields if f.kind is State)
+    if states:
+        namespace["forward"] = _wrap_stateful(namespace["forward"])
+        namespace["_state_names"] = states
     namespace["_fields"] = tuple(fields)
     namespace["_constructors"] = []
     namespace["_signature"] = inspect.Signature(
@@ -347,6 +429,8 @@ def net(cls: type) -> type[Template]:
     bases = tuple(b for b in cls.__bases__ if b is not object) or (Template,)
     if not any(issubclass(b, Template) for b in bases):
         bases = (*bases, Template)
+    if states and not any(issubclass(b, Stateful) for b in bases):
+        bases = (Stateful, *(b for b in bases if b is not Template))
     template = _TemplateMeta(cls.__name__, bases, namespace)
     _rebind_class_cells(namespace, cls, template)
     return template
@@ -368,4 +452,7 @@ def _kind_of(annotation: Any) -> type | None:
     return annotation if annotation in _KINDS else None
 
 
-__all__ = ["Field", "Model", "Param", "State", "Template", "UninferredError", "net", "uninferred_layers"]
+__all__ = [
+    "Field", "Model", "Param", "Slot", "State", "Stateful", "Template", "UninferredError", "net",
+    "uninferred_layers",
+]

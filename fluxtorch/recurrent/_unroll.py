@@ -1,0 +1,331 @@
+"""``unroll``, ``unroll1`` and ``flip``: running step models over sequences.
+
+A step model maps one time step ``(batch, features)`` to ``(batch, out)``; its
+stateful layers (templates with ``State``) read last step's values.  ``unroll`` runs
+it over ``(batch, n, features)``, layer by layer where it can:
+
+* a ``Chain`` runs each layer over the whole sequence in turn;
+* a layer with no state anywhere inside runs once on all steps (time folded into batch);
+* ``LSTM`` and ``Recurrent`` run through torch's fused kernels (``_fused.py``);
+* any other template with state steps its forward ``n`` times;
+* any other model holding recurrent layers (a stateless template such as a
+  bidirectional encoder) is called once on the whole sequence, and each recurrent
+  layer it calls runs over that sequence.
+
+Each call sets up a ``Slot`` in every stateful layer (the batch its initial states
+broadcast to, and whether it gets whole sequences or single steps), loads the state
+carried from the previous call, and takes the last state back at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from fluxtorch._convert import to_tensor
+from fluxtorch._naming import callable_name
+from fluxtorch._template import Slot, Stateful, _infer_on_call, _require_inferred
+from fluxtorch.debug._notes import annotate
+from fluxtorch.layers._chain import Chain
+from fluxtorch.recurrent._fused import FUSED
+
+Carry = dict[str, dict[str, Tensor]]
+
+
+class Flip(nn.Module):
+    """Run ``model`` backwards in time, outputs aligned with their inputs.
+
+    Built by ``flip(model)``; see there.
+    """
+
+    def __init__(self, model: Callable[..., Any]) -> None:
+        super().__init__()
+        if not callable(model):
+            raise TypeError(f"flip expected a model (a callable), got {type(model).__name__}. Fix: flip(LSTM(10, 20)).")
+        self.model = model
+
+    def forward(self, x: Any) -> Tensor:
+        slot = self.__dict__.get("_slot")
+        if slot is not None and slot.over_time is not None:  # inside unroll, given the whole sequence
+            return over_time(self, x)
+        if slot is None and isinstance(self.model, Unroll):
+            xs = to_tensor(x, who=repr(self))
+            time = 1 if xs.dim() >= 3 else 0
+            ys = self.model(xs.flip(time) if self.model.seq else xs)
+            return ys.flip(1 if ys.dim() >= 3 else 0)
+        where = "inside a step of a template with state" if slot is not None else "on its own, one step at a time"
+        raise RuntimeError(
+            f"{self!r} runs a whole sequence backwards, so it cannot run {where}. Fix: unroll it "
+            f"(unroll(flip(model), n)), put it in a Chain or a stateless template that you unroll, "
+            f"or flip a sequence model: flip(unroll(model, n))."
+        )
+
+    def __repr__(self) -> str:
+        return f"flip({_shown(self.model)})"
+
+
+class Unroll(nn.Module):
+    """A step model run over ``n`` time steps; built by ``unroll(model, n)``, see there."""
+
+    def __init__(self, model: Callable[..., Any], n: int, *, stateful: bool = True, seq: bool = True) -> None:
+        super().__init__()
+        _check_model(model, "unroll")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"unroll expected a positive number of steps n, got {n!r}. Fix: unroll(model, 50).")
+        self.model = model
+        self.n, self.stateful, self.seq = n, stateful, seq
+        self._carry: tuple[tuple, Carry] | None = None
+
+    def forward(self, x: Any) -> Tensor:
+        xs = to_tensor(x, who=repr(self))
+        batched = xs.dim() >= (3 if self.seq else 2)
+        xs = xs if batched else xs.unsqueeze(0)
+        if self.seq:
+            self._check_length(xs)
+        else:  # the same input at every step
+            xs = xs.unsqueeze(1).expand(xs.shape[0], self.n, *xs.shape[1:])
+        key = (batched, xs.shape[0], xs.device, xs.dtype)
+        carried = self._carry[1] if self.stateful and self._carry and self._carry[0] == key else {}
+        try:
+            with _Run(self.model, (xs.shape[0],), carried, over_time) as run:
+                ys = over_time(self.model, xs)  # (B, n, out)
+        except Exception as err:
+            annotate(err, self, child=self.model, x=xs)
+            raise
+        if self.stateful:
+            self._carry = (key, run.last)
+        return ys if batched else ys.squeeze(0)
+
+    def _check_length(self, xs: Tensor) -> None:
+        if xs.dim() < 3 or xs.shape[1] != self.n:
+            steps = f"{xs.shape[1]} time steps" if xs.dim() >= 3 else "no time dimension"
+            raise ValueError(
+                f"{self!r} expected a sequence of shape (batch, {self.n}, features) or ({self.n}, "
+                f"features), got shape {tuple(xs.shape[1:] if xs.shape[0] == 1 and xs.dim() < 3 else xs.shape)}: "
+                f"{steps}, not n = {self.n}. Fix: cut or pad the data to {self.n} steps, or unroll "
+                f"for the length you have (unroll(model, T)); for the same input at every step use "
+                f"unroll(model, n, seq=False)."
+            )
+
+    def reset(self) -> None:
+        """Forget the carried state: the next call starts from the initial state."""
+        self._carry = None
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """As ``nn.Module.parameters``; refused while a layer's size is uninferred."""
+        _require_inferred(self)
+        return super().parameters(recurse)
+
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
+        """As ``nn.Module.named_parameters``; refused while a layer's size is uninferred."""
+        _require_inferred(self)
+        return super().named_parameters(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        options = ("" if self.stateful else ", stateful=False") + ("" if self.seq else ", seq=False")
+        return f"unroll({_shown(self.model)}, {self.n}{options})"
+
+
+class Unroll1(nn.Module):
+    """A step model that keeps its state between calls; built by ``unroll1(model)``, see there."""
+
+    def __init__(self, model: Callable[..., Any]) -> None:
+        super().__init__()
+        _check_model(model, "unroll1")
+        self.model = model
+        self._carry: tuple[tuple, Carry] | None = None
+
+    def forward(self, x: Any) -> Any:
+        x = to_tensor(x, who=repr(self))
+        batch = tuple(x.shape[:1]) if x.dim() >= 2 else ()
+        key = (batch, x.device, x.dtype)
+        carried = self._carry[1] if self._carry and self._carry[0] == key else {}
+        try:
+            with _Run(self.model, batch, carried, None) as run:
+                y = self.model(x)
+        except Exception as err:
+            annotate(err, self, child=self.model, x=x)
+            raise
+        self._carry = (key, run.last)
+        return y
+
+    def reset(self) -> None:
+        """Forget the carried state: the next call starts from the initial state."""
+        self._carry = None
+
+    def __repr__(self) -> str:
+        return f"unroll1({_shown(self.model)})"
+
+
+def unroll(model: Callable[..., Any], n: int, *, stateful: bool = True, seq: bool = True) -> Unroll:
+    """Turn a step model into a model of sequences of ``n`` steps.
+
+    ``model`` maps one step ``(batch, features)`` to ``(batch, out)``: a recurrent
+    layer, a ``Chain`` mixing recurrent and feed-forward layers, any template.  The
+    result maps ``(batch, n, features)`` (or ``(n, features)``, or a ``Seq`` / ``Batch``
+    of ``Seq``) to ``(batch, n, out)``; gradients flow through all ``n`` steps.
+
+    * ``stateful=True``: the last state is carried into the next call, detached from
+      the graph (truncated backpropagation through time); ``reset()`` forgets it and a
+      new batch size starts afresh.  ``stateful=False``: every call starts from the
+      initial state.
+    * ``seq=False``: the input ``(batch, features)`` is fed at every step.
+
+    The step model stays reachable as ``.model``.
+
+    >>> model = unroll(Chain(LSTM(3, 8), Affine(8, 2)), 5)
+    >>> model(torch.randn(4, 5, 3)).shape
+    torch.Size([4, 5, 2])
+    >>> model.reset()
+    >>> model.model[0]
+    LSTM(3 => 8)
+    """
+    return Unroll(model, n, stateful=stateful, seq=seq)
+
+
+def unroll1(model: Callable[..., Any]) -> Unroll1:
+    """A stateful one-step model: each call is the next time step, ``(batch, features)`` → ``(batch, out)``.
+
+    For sampling a sequence one token at a time; the state is carried between calls
+    (detached from the graph, as in ``unroll``) until ``reset()``.
+
+    >>> step = unroll1(Recurrent(3, 4))
+    >>> first, second = step(torch.ones(2, 3)), step(torch.ones(2, 3))
+    >>> bool((first != second).any())   # the second step starts from the first's state
+    True
+    >>> step.reset()
+    >>> torch.equal(step(torch.ones(2, 3)), first)
+    True
+    """
+    return Unroll1(model)
+
+
+def flip(model: Callable[..., Any]) -> Flip:
+    """Run ``model`` backwards in time: ``flip(m)`` sees the last step first.
+
+    Outputs stay aligned with their inputs: step ``t``'s output is the reversed run's
+    output for step ``t``.  ``flip`` of a step model (``flip(LSTM(4, 3))``) takes part
+    in an ``unroll`` (directly, in a ``Chain``, or in a stateless template such as a
+    bidirectional encoder); ``flip`` of an unrolled model runs on its own.
+
+    >>> backward = flip(LSTM(4, 3))
+    >>> xs = torch.randn(2, 6, 4)
+    >>> ys = unroll(backward, 6)(xs)
+    >>> torch.allclose(ys, unroll(backward.model, 6)(xs.flip(1)).flip(1))
+    True
+    """
+    return Flip(model)
+
+
+def over_time(model: Callable[..., Any], xs: Tensor) -> Tensor:
+    """Run a step model over a whole sequence ``xs`` ``(batch, n, ...)`` → ``(batch, n, ...)``."""
+    if isinstance(model, Flip):
+        return over_time(model.model, xs.flip(1)).flip(1)
+    if isinstance(model, Chain):
+        for i, layer in enumerate(model._layers):
+            try:
+                xs = over_time(layer, xs)
+            except Exception as err:
+                annotate(err, model, step=model._step(i), child=layer, x=xs)
+                raise
+        return xs
+    if not _is_recurrent(model):
+        return _fold(model, xs)
+    if isinstance(model, Stateful):
+        if model.__dict__.get("_pending"):
+            _infer_on_call(model, (xs[:, 0],))
+        fused = FUSED.get(type(model))
+        if fused is not None and not (model._forward_hooks or model._forward_pre_hooks):
+            return fused(model, xs)
+        return _step_through(model, xs)
+    return _whole(model, xs)
+
+
+def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
+    """A model without state, on every step at once: time is folded into the batch."""
+    batch, n = xs.shape[:2]
+    ys = model(xs.flatten(0, 1))  # (B * n, ...)
+    if not isinstance(ys, Tensor):
+        raise TypeError(
+            f"unroll runs {callable_name(model)} on every step and expected a tensor back, got "
+            f"{type(ys).__name__}. Fix: make each layer of the step model return a tensor."
+        )
+    return ys.unflatten(0, (batch, n))
+
+
+def _step_through(model: Stateful, xs: Tensor) -> Tensor:
+    """A template with state: its forward, once per step."""
+    with _mode(model, None):
+        ys = [model(xs[:, t]) for t in range(xs.shape[1])]
+    return torch.stack(ys, 1)
+
+
+def _whole(model: nn.Module, xs: Tensor) -> Tensor:
+    """A model holding recurrent layers: called once on the sequence, each layer runs over it."""
+    with _mode(model, over_time):
+        return model(xs)
+
+
+def _is_recurrent(model: Any) -> bool:
+    return isinstance(model, nn.Module) and any(isinstance(m, (Stateful, Flip)) for m in model.modules())
+
+
+class _mode:
+    """Within the block, the stateful layers inside ``model`` get whole sequences (or steps)."""
+
+    def __init__(self, model: nn.Module, runner: Callable[..., Tensor] | None) -> None:
+        self.slots = [m.__dict__["_slot"] for m in model.modules() if "_slot" in m.__dict__]
+        self.runner = runner
+
+    def __enter__(self) -> None:
+        self.saved = [slot.over_time for slot in self.slots]
+        for slot in self.slots:
+            slot.over_time = self.runner
+
+    def __exit__(self, *exc: Any) -> None:
+        for slot, saved in zip(self.slots, self.saved):
+            slot.over_time = saved
+
+
+class _Run:
+    """One call of a recurrence driver: slots in, carried state in; last state out (detached)."""
+
+    def __init__(self, model: Any, batch: tuple[int, ...], carried: Carry, runner: Callable[..., Tensor] | None):
+        self.batch, self.carried, self.runner = batch, carried, runner
+        modules = model.named_modules() if isinstance(model, nn.Module) else ()
+        self.members = [(name, m) for name, m in modules if isinstance(m, (Stateful, Flip))]
+        self.last: Carry = {}
+
+    def __enter__(self) -> _Run:
+        for name, m in self.members:
+            if "_slot" in m.__dict__:
+                raise RuntimeError(
+                    f"{m!r} is already running in another unroll; a layer can take part in one "
+                    f"run at a time. Fix: give each unrolled model its own layers."
+                )
+            m.__dict__["_slot"] = Slot(self.batch, self.runner)
+            m.__dict__.update(self.carried.get(name, {}))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for name, m in self.members:
+            held = m.__dict__
+            held.pop("_slot", None)
+            states = {s: held.pop(s) for s in getattr(m, "_state_names", ()) if s in held}
+            if states:
+                self.last[name] = {s: v.detach() for s, v in states.items()}
+
+
+def _shown(model: Any) -> str:
+    """How a wrapped step model is shown: like the code that built it, without a parameter count."""
+    return model._inner_repr() if isinstance(model, Chain) else callable_name(model)
+
+
+def _check_model(model: Any, who: str) -> None:
+    if not callable(model):
+        raise TypeError(
+            f"{who} expected a step model (a layer such as LSTM(10, 20), a Chain or a function), "
+            f"got {type(model).__name__}. Fix: {who}(LSTM(10, 20){', 50' if who == 'unroll' else ''})."
+        )
