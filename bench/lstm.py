@@ -1,6 +1,9 @@
 """Benchmark 4: the unrolled fluxtorch ``LSTM`` against ``torch.nn.LSTM``, char-RNN shape.
 
 Batch 50, 50 steps, 65 inputs, 256 hidden, forward + backward of ``out.sum()``.
+Two of ours: ``unroll(LSTM(65, 256), 50)``, which runs torch's fused LSTM kernel over the
+sequence, and the same weights in a subclass of ``LSTM`` that ``unroll`` steps through
+the template's equations one time step at a time (what any user-written cell gets).
 ``nn.LSTM`` gets the same weights (gates stacked i, f, g, o as torch stores them) and the
 template's trainable initial state as ``(h0, c0)``, so both compute the same function.
 Memory is the activation memory autograd saves for the backward pass (see
@@ -33,12 +36,16 @@ def torch_twin(step: nn.Module) -> nn.LSTM:
 
 
 def models(settings: Settings, batch: int, steps: int, n_in: int, hidden: int):
-    """The unrolled fluxtorch LSTM and a function running ``nn.LSTM`` on the same weights."""
+    """The unrolled fluxtorch LSTM (fused and stepped) and ``nn.LSTM``, all with the same weights."""
     from fluxtorch import LSTM, unroll
+
+    class SteppedLSTM(LSTM):
+        """The LSTM template's equations, stepped: unroll fuses only the exact ``LSTM`` class."""
 
     torch.manual_seed(0)
     step = LSTM(n_in, hidden).to(settings.device)
-    ours = unroll(step, steps, stateful=False)
+    fused = unroll(step, steps, stateful=False)
+    stepped = unroll(SteppedLSTM(*(getattr(step, f.name) for f in LSTM._fields)), steps, stateful=False)
     twin = torch_twin(step)
 
     def plain(x: Tensor) -> Tensor:
@@ -46,7 +53,7 @@ def models(settings: Settings, batch: int, steps: int, n_in: int, hidden: int):
         c0 = step.state.detach().expand(1, x.shape[0], hidden).contiguous()
         return twin(x, (h0, c0))[0]
 
-    return ours, plain, [*step.parameters(), *twin.parameters()]
+    return {"fused": fused, "stepped": stepped}, plain, [*step.parameters(), *twin.parameters()]
 
 
 def run(settings: Settings) -> list[Result]:
@@ -60,27 +67,33 @@ def run(settings: Settings) -> list[Result]:
     n_in = settings.scaled(65, 6)
     ours, plain, params = models(settings, batch, steps, n_in, hidden)
     x = torch.randn(batch, steps, n_in, device=settings.device)
-    with torch.no_grad():
-        gap = (ours(x) - plain(x)).abs().max().item()
-    if gap > 1e-4:
-        raise AssertionError(f"unrolled LSTM and nn.LSTM disagree by {gap:.3g} on the same weights")
-    case = f"batch {batch}, {steps} steps, {n_in} → {hidden}"
-    backend = "cuDNN" if settings.device.startswith("cuda") else "ATen CPU"
-    speed = compare(
-        NAME, f"forward+backward {case}", lambda: ours(x).sum().backward(), lambda: plain(x).sum().backward(),
-        settings, target=TARGET, sample_seconds=0.2, samples=11, note=f"reference: nn.LSTM ({backend})",
-    )
-    if settings.device.startswith("cuda"):
-        memory = Result(
-            NAME, "peak memory, forward+backward (CUDA allocator)",
-            cuda_peak(lambda: ours(x).sum().backward()), cuda_peak(lambda: plain(x).sum().backward()),
-            target=MEMORY_TARGET, unit="B",
+    cuda = settings.device.startswith("cuda")
+    reference = f"nn.LSTM ({'cuDNN' if cuda else 'ATen CPU'})"
+    shape = f"batch {batch}, {steps} steps, {n_in} → {hidden}"
+    results = []
+    for kind, model in ours.items():
+        with torch.no_grad():
+            gap = (model(x) - plain(x)).abs().max().item()
+        if gap > 1e-4:
+            raise AssertionError(f"{kind} unrolled LSTM and nn.LSTM disagree by {gap:.3g} on the same weights")
+        results.append(
+            compare(
+                NAME, f"{kind}: forward+backward, {shape}", lambda: model(x).sum().backward(),
+                lambda: plain(x).sum().backward(), settings, target=TARGET, sample_seconds=0.2, samples=11,
+                note=f"reference: {reference}",
+            )
         )
-    else:
-        memory = Result(
-            NAME, "activation memory saved for backward",
-            saved_for_backward(lambda: ours(x).sum(), exclude=[x, *params]),
-            saved_for_backward(lambda: plain(x).sum(), exclude=[x, *params]),
-            target=MEMORY_TARGET, unit="B",
-        )
-    return [speed, memory]
+        if cuda:
+            results.append(Result(
+                NAME, f"{kind}: peak memory, forward+backward (CUDA allocator)",
+                cuda_peak(lambda: model(x).sum().backward()), cuda_peak(lambda: plain(x).sum().backward()),
+                target=MEMORY_TARGET, unit="B",
+            ))
+        else:
+            results.append(Result(
+                NAME, f"{kind}: activation memory saved for backward",
+                saved_for_backward(lambda: model(x).sum(), exclude=[x, *params]),
+                saved_for_backward(lambda: plain(x).sum(), exclude=[x, *params]),
+                target=MEMORY_TARGET, unit="B",
+            ))
+    return results
