@@ -15,7 +15,7 @@ $(STAMP): setup.cfg setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/mnist.py --offline --plot mnist.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

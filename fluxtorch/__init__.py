@@ -14,6 +14,11 @@ from fluxtorch.layers import (
 from fluxtorch.recurrent import (
     LSTM, GatedRecurrent, Recurrent, flip, from_torch_lstm, to_torch_lstm, unroll, unroll1,
 )
+from fluxtorch.data import batches, chunk, onecold, onehot, onehotbatch, partition, read_idx, sequences
+from fluxtorch.training import (
+    History, NonFiniteLossError, Progress, accuracy, crossentropy, logitcrossentropy, logloss, mse,
+    throttle, train,
+)
 
 __version__ = "0.1.0"
 
@@ -23,4 +28,8 @@ __all__ = [
     "LSTM", "GatedRecurrent", "Recurrent", "flip", "from_torch_lstm", "to_torch_lstm", "unroll", "unroll1",
     "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
+    # training and data
+    "History", "NonFiniteLossError", "Progress", "accuracy", "batches", "chunk", "crossentropy",
+    "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch", "partition",
+    "read_idx", "sequences", "throttle", "train",
 ]
