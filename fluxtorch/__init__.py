@@ -6,7 +6,8 @@ Every model is a ``torch.nn.Module`` (or a plain function), so CUDA, autograd,
 
 from fluxtorch._convert import to_tensor
 from fluxtorch._template import Model, Param, State, Template, UninferredError, net
-from fluxtorch.debug import annotate
+from fluxtorch.debug import annotate, outputsize, shapes, summary
+from fluxtorch.dims import Batch, Seq, batchone, collate, map, rawbatch, tobatch, unbatchone
 from fluxtorch.layers import (
     Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Reshape,
     flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
@@ -32,4 +33,6 @@ __all__ = [
     "History", "NonFiniteLossError", "Progress", "accuracy", "batches", "chunk", "crossentropy",
     "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch", "partition",
     "read_idx", "sequences", "throttle", "train",
+    "Batch", "Seq", "batchone", "collate", "map", "outputsize", "rawbatch", "shapes", "summary",
+    "tobatch", "unbatchone",
 ]

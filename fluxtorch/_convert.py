@@ -39,11 +39,15 @@ def to_tensor(x: Any, *, who: str = "model") -> Tensor:
 
 
 def at_edge(x: Any, *, who: str = "model") -> Any:
-    """Convert lists, arrays and numbers given to a model; pass tensors and other objects on.
+    """Convert lists, arrays and numbers given to a model, unwrap a ``Batch``/``Seq`` to its
+    raw tensor; pass tensors and other objects on.
 
     >>> at_edge(np.ones(2)), at_edge((1, 2))
     (tensor([1., 1.]), (1, 2))
     """
+    raw = getattr(x, "raw", None)
+    if isinstance(raw, Tensor):
+        return raw
     if isinstance(x, (list, np.ndarray, np.generic, int, float, str, bytes)) and not isinstance(x, bool):
         return to_tensor(x, who=who)
     return x

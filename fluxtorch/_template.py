@@ -365,6 +365,8 @@ def _wrap_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
 
     def forward_located(self: Template, x: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(x, Tensor):
+            if hasattr(x, "rewrap"):  # a Batch (or Seq) in gives a Batch out
+                return x.rewrap(forward_located(self, x.raw, *args, **kwargs))
             x = at_edge(x, who=repr(self))
         try:
             return forward(self, x, *args, **kwargs)

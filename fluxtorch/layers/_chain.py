@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, overload
 
-from torch import nn
+from torch import Tensor, nn
 
 from fluxtorch._convert import at_edge
 from fluxtorch._shape import run_on_shape
 from fluxtorch._naming import callable_name, param_count
 from fluxtorch._template import _require_inferred
 from fluxtorch.debug._notes import annotate
+from fluxtorch.dims._batch import Stacked
 from fluxtorch.layers._input import Input
 
 
@@ -62,7 +63,10 @@ class Chain(nn.Module):
         run_on_shape(self, shape)
 
     def forward(self, x: Any) -> Any:
-        x = at_edge(x, who="Chain")
+        if not isinstance(x, Tensor):
+            if isinstance(x, Stacked):  # a Batch in gives a Batch out
+                return x.rewrap(self.forward(x.raw))
+            x = at_edge(x, who="Chain")
         for i, layer in enumerate(self._layers):
             try:
                 x = layer(x)

@@ -1,0 +1,263 @@
+"""Recording a model's computation on data-free tensors: which layer or op ran, where, on what shapes.
+
+``trace(model, shape)`` calls ``model`` on a fake tensor (meta storage: no data, no
+FLOPs, no activation memory) while global module hooks record every module call and
+a ``TorchFunctionMode`` records the torch ops called from the user's own code and the
+plain-function steps of ``Chain``s.  The result is a tree of ``Call``s; ``shapes`` and
+``summary`` print it.
+"""
+
+from __future__ import annotations
+
+import linecache
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.overrides import TorchFunctionMode
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+_MODULE_CALL = {nn.Module._call_impl.__code__, nn.Module._wrapped_call_impl.__code__}
+_SYMBOLS = {
+    "__matmul__": "@", "__rmatmul__": "@", "__add__": "+", "__radd__": "+", "__sub__": "-",
+    "__rsub__": "-", "__mul__": "*", "__rmul__": "*", "__truediv__": "/", "__rtruediv__": "/",
+    "__pow__": "**", "__neg__": "-", "__getitem__": "[]", "matmul": "@", "add": "+", "mul": "*",
+}
+
+
+@dataclass
+class Call:
+    """One step of the computation: a layer call or a torch op, with the shapes that met."""
+
+    label: str  # "[2] relu", ".second Affine(21 => 15)", "sigmoid", "@"
+    layer: Any = None  # the module or function called (None for a torch op in user code)
+    inputs: tuple = ()  # shapes of its tensor inputs
+    output: Any = None  # shape of its output (a tuple of shapes for several); None if it failed
+    site: tuple[str, int] | None = None  # the user's (file, line) that made the call
+    error: BaseException | None = None
+    children: list[Call] = field(default_factory=list)
+    key: Any = None  # identifies the call a later op belongs to (merged into one step)
+    cursor: int = 0  # for Chains: where the next step's position is searched from
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@dataclass
+class Trace:
+    """The recorded computation of ``model`` on ``shape``: a root ``Call``, the output or error."""
+
+    model: Any
+    shape: tuple[int, ...]
+    root: Call
+    output: Any = None
+    error: BaseException | None = None
+
+
+def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dtype | None = None) -> Trace:
+    """Run ``model`` on a data-free tensor of ``shape``, recording its calls; never raises."""
+    root = Call(label="", layer=model, inputs=(tuple(shape),))
+    recorder = _Recorder(root)
+    result = Trace(model, tuple(shape), root)
+    handles = [
+        nn.modules.module.register_module_forward_pre_hook(recorder.enter),
+        nn.modules.module.register_module_forward_hook(recorder.leave, always_call=True),
+    ]
+    quiet = logging.getLogger("torch._subclasses.fake_tensor")
+    level, quiet.level = quiet.level, logging.CRITICAL  # a shape error is the answer, not a log line
+    try:
+        with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
+            x = torch.empty(shape, dtype=dtype or torch.get_default_dtype())
+            with recorder:
+                result.output = shape_of(model(x))
+    except Exception as err:  # the listing shows where and why; the caller decides to raise
+        result.error = err
+    finally:
+        quiet.level = level
+        for handle in handles:
+            handle.remove()
+    root.output = result.output
+    return result
+
+
+def shape_of(x: Any) -> Any:
+    """``x``'s shape as a tuple (tuples of shapes for tuples of tensors); None for non-tensors."""
+    if isinstance(x, Tensor):
+        return tuple(x.shape)
+    raw = getattr(x, "raw", None)
+    if isinstance(raw, Tensor):
+        return tuple(raw.shape)
+    if isinstance(x, (tuple, list)):
+        shapes = tuple(shape_of(item) for item in x)
+        return shapes if any(s is not None for s in shapes) else None
+    return None
+
+
+def _input_shapes(args: tuple) -> tuple:
+    return tuple(s for s in (shape_of(a) for a in args) if s is not None)
+
+
+class _Recorder(TorchFunctionMode):
+    """Builds the ``Call`` tree from module hooks (layers) and torch function calls (ops)."""
+
+    def __init__(self, root: Call) -> None:
+        super().__init__()
+        self.stack = [root]
+        from fluxtorch.layers import Chain  # here, not at import: layers import the debug notes
+
+        self.chain_type = Chain
+        self.chain_code = Chain.forward.__code__
+
+    # ---- layers: global forward hooks -----------------------------------------------
+    def enter(self, module: nn.Module, args: tuple) -> None:
+        parent = self.stack[-1]
+        call = Call(
+            label=f"{self._step_of(parent, module)}{short_repr(module)}",
+            layer=module,
+            inputs=_input_shapes(args),
+            site=_caller_site(sys._getframe(1)),
+        )
+        parent.children.append(call)
+        self.stack.append(call)
+
+    def leave(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if len(self.stack) < 2 or self.stack[-1].layer is not module:
+            return
+        call = self.stack.pop()
+        error = sys.exc_info()[1]
+        if error is not None:
+            call.error = error
+        else:
+            call.output = shape_of(output)
+
+    def _step_of(self, parent: Call, module: nn.Module) -> str:
+        """How ``parent`` reaches ``module``: ``"[2] "`` in a Chain, ``".second "`` in a template."""
+        owner = parent.layer
+        if isinstance(owner, self.chain_type):
+            layers = owner._layers
+            for i in [*range(parent.cursor, len(layers)), *range(parent.cursor)]:
+                if layers[i] is module:
+                    parent.cursor = i + 1
+                    name = owner._names[i]
+                    return f"[{name}] " if name.isdigit() else f".{name} "
+        if isinstance(owner, nn.Module):
+            for name, child in owner._modules.items():
+                if child is module:
+                    return f".{name} "
+        return ""
+
+    # ---- ops: torch functions called from user code or as Chain steps ----------------
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        kwargs = kwargs or {}
+        where = self._attribute(sys._getframe(1))
+        if where is None:
+            return func(*args, **kwargs)
+        try:
+            out = func(*args, **kwargs)
+        except Exception as err:
+            self._record(func, args, where, None, err)
+            raise
+        if shape_of(out) is not None:
+            self._record(func, args, where, shape_of(out), None)
+        return out
+
+    def _attribute(self, frame: FrameType | None) -> tuple | None:
+        """Who an op belongs to: ``("user", frame, helper)``, ``("step", chain_frame, helper)``,
+        or None when it runs inside a layer (the layer's own call records it)."""
+        helper = None
+        while frame is not None:
+            code = frame.f_code
+            if code in _MODULE_CALL:
+                return None
+            filename = code.co_filename
+            if code is self.chain_code:
+                return ("step", frame, helper)
+            if filename.startswith(_TORCH_DIR):
+                pass
+            elif filename.startswith(_PACKAGE_DIR):
+                helper = frame
+            else:
+                return ("user", frame, helper)
+            frame = frame.f_back
+        return None
+
+    def _record(self, func: Any, args: tuple, where: tuple, output: Any, error: BaseException | None) -> None:
+        kind, frame, helper = where
+        parent = self.stack[-1]
+        if kind == "step":
+            i = frame.f_locals.get("i")
+            layer = frame.f_locals.get("layer")
+            key = (id(frame), i)
+            name = parent.layer._names[i] if isinstance(i, int) and isinstance(parent.layer, self.chain_type) else "?"
+            label = f"[{name}] {_function_name(layer)}" if name.isdigit() else f".{name} {_function_name(layer)}"
+            site = None
+        else:
+            key = (id(helper), id(frame)) if helper is not None else None
+            layer = None
+            label = helper.f_code.co_name if helper is not None else _op_name(func)
+            site = (frame.f_code.co_filename, frame.f_lineno)
+        last = parent.children[-1] if parent.children else None
+        if key is not None and last is not None and last.key == key:
+            last.output, last.error = output, error
+            return
+        parent.children.append(
+            Call(label=label, layer=layer, inputs=_input_shapes(args), output=output, site=site, error=error, key=key)
+        )
+
+
+def _caller_site(frame: FrameType | None) -> tuple[str, int] | None:
+    """The user's (file, line) that called the module whose hook runs in ``frame``'s callees."""
+    seen_call = False
+    while frame is not None:
+        code = frame.f_code
+        if code in _MODULE_CALL:
+            seen_call = True
+        elif seen_call and not code.co_filename.startswith(_TORCH_DIR):
+            if code.co_filename.startswith(_PACKAGE_DIR):
+                return None  # called by a Chain or a library layer: shown by its position
+            return (code.co_filename, frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
+def _op_name(func: Any) -> str:
+    name = getattr(func, "__name__", None) or repr(func)
+    return _SYMBOLS.get(name, name)
+
+
+def _function_name(f: Any) -> str:
+    from fluxtorch._naming import callable_name
+
+    return callable_name(f) if f is not None else "?"
+
+
+def short_repr(model: Any, width: int = 60) -> str:
+    """One line naming ``model`` as its repr does, cut to ``width`` characters."""
+    inner = getattr(model, "_inner_repr", None)  # a Chain's one-line form
+    text = inner() if callable(inner) else repr(model) if isinstance(model, nn.Module) else _function_name(model)
+    first = text.split("\n", 1)[0].split("  # ", 1)[0]
+    return first if len(first) <= width else first[: width - 1] + "…"
+
+
+def source_line(site: tuple[str, int]) -> str:
+    """The stripped source text at ``site`` (empty when the file cannot be read)."""
+    return linecache.getline(site[0], site[1]).strip()
+
+
+def site_text(site: tuple[str, int]) -> str:
+    """``file:line`` with the file relative to the working directory when it is inside it."""
+    filename, line = site
+    try:
+        rel = os.path.relpath(filename)
+        filename = rel if not rel.startswith("..") else filename
+    except ValueError:
+        pass
+    return f"{filename}:{line}"
