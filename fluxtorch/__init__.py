@@ -36,3 +36,8 @@ __all__ = [
     "Batch", "Seq", "batchone", "collate", "map", "outputsize", "rawbatch", "shapes", "summary",
     "tobatch", "unbatchone",
 ]
+
+# Storing models and backends (sections 6 and 7 of the spec).
+from fluxtorch.storage import LoadError, load, load_weights, register, save, save_weights  # noqa: E402
+
+__all__ += ["LoadError", "load", "load_weights", "register", "save", "save_weights"]
