@@ -9,8 +9,8 @@ from fluxtorch._template import Model, Param, State, Template, UninferredError, 
 from fluxtorch.debug import annotate, outputsize, shapes, summary
 from fluxtorch.dims import Batch, Seq, batchone, collate, map, rawbatch, tobatch, unbatchone
 from fluxtorch.layers import (
-    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Reshape,
-    flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
+    Affine, AvgPool, Chain, Conv2D, Input, MaxPool, Parallel, Reshape, SkipConnection,
+    concat, flatten, glorot_uniform, initn, relu, sigmoid, softmax, tanh, σ,
 )
 from fluxtorch.recurrent import (
     LSTM, GatedRecurrent, Recurrent, flip, from_torch_lstm, to_torch_lstm, unroll, unroll1,
@@ -24,10 +24,10 @@ from fluxtorch.training import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Param", "Reshape",
-    "State", "Template", "UninferredError",
-    "LSTM", "GatedRecurrent", "Recurrent", "flip", "from_torch_lstm", "to_torch_lstm", "unroll", "unroll1",
-    "annotate", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
+    "Affine", "AvgPool", "Chain", "Conv2D", "GatedRecurrent", "Input", "LSTM", "MaxPool", "Model",
+    "Parallel", "Param", "Recurrent", "Reshape", "SkipConnection", "State", "Template", "UninferredError",
+    "annotate", "concat", "flatten", "flip", "from_torch_lstm", "glorot_uniform", "initn", "net", "relu",
+    "sigmoid", "softmax", "to_torch_lstm", "unroll", "unroll1",
     "tanh", "to_tensor", "σ",
     # training and data
     "History", "NonFiniteLossError", "Progress", "accuracy", "batches", "chunk", "crossentropy",
@@ -41,3 +41,6 @@ __all__ = [
 from fluxtorch.storage import LoadError, load, load_weights, register, save, save_weights  # noqa: E402
 
 __all__ += ["LoadError", "load", "load_weights", "register", "save", "save_weights"]
+from fluxtorch.backend import OnnxModel, cpu, gpu, onnx  # noqa: E402
+
+__all__ += ["OnnxModel", "cpu", "gpu", "onnx"]

@@ -22,8 +22,8 @@ def callable_name(f: Any) -> str:
         shown = None
     if shown is not None:
         return shown
-    if isinstance(f, nn.Module):
-        return repr(f)
+    if isinstance(f, nn.Module):  # containers' reprs end in a "# N parameters" comment: not inside
+        return f._inner_repr() if hasattr(f, "_inner_repr") else repr(f)
     name = getattr(f, "__name__", None)
     return name if isinstance(name, str) else repr(f)
 

@@ -9,13 +9,17 @@ and users' own layers are all written this way.
 from __future__ import annotations
 
 import inspect
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.weak import WeakIdKeyDictionary
 
+from fluxtorch._anonymous import anonymous_net
 from fluxtorch._convert import at_edge, to_tensor
 from fluxtorch._naming import callable_name
 from fluxtorch._shape import is_shape_only, real_tensors
@@ -67,21 +71,48 @@ class _TemplateMeta(type(nn.Module)):  # type: ignore[misc]
 
 
 def _fits(ctor: Callable[..., Any], args: tuple, kwargs: dict) -> bool:
-    """True when ``args`` bind to ``ctor`` and match every plain-type annotation."""
-    sig = inspect.signature(ctor)
+    """True when ``args`` bind to ``ctor`` and match every class annotation it has."""
+    sig = _signature(ctor)
     try:
         bound = sig.bind(*args, **kwargs)
     except TypeError:
         return False
     for name, value in bound.arguments.items():
-        ann = sig.parameters[name].annotation
-        if isinstance(ann, str):
-            ann = {"int": int, "float": float, "str": str, "bool": bool}.get(ann, _EMPTY)
-        if ann is int and (isinstance(value, bool) or not isinstance(value, int)):
-            return False
-        if ann in (float, str, bool) and not isinstance(value, ann):
+        param = sig.parameters[name]
+        if param.kind is param.VAR_POSITIONAL:  # *sizes: int checks every size
+            values = value
+        elif param.kind is param.VAR_KEYWORD:
+            values = value.values()
+        else:
+            values = (value,)
+        if not all(_matches(v, param.annotation) for v in values):
             return False
     return True
+
+
+def _signature(ctor: Callable[..., Any]) -> inspect.Signature:
+    """``ctor``'s signature with string annotations resolved where they can be."""
+    try:
+        return inspect.signature(ctor, eval_str=True)
+    except (NameError, SyntaxError, TypeError, AttributeError):
+        return inspect.signature(ctor)
+
+
+def _matches(value: Any, ann: Any) -> bool:
+    """Whether ``value`` fits annotation ``ann``; annotations that are not classes fit anything."""
+    if isinstance(ann, str):
+        ann = {"int": int, "float": float, "str": str, "bool": bool}.get(ann, _EMPTY)
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(ann))
+    if ann is None or ann is type(None):
+        return value is None
+    if not isinstance(ann, type) or ann is _EMPTY or ann is Any:
+        return True
+    if ann in (int, float) and isinstance(value, bool):
+        return False
+    if ann is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, ann)
 
 
 class Template(nn.Module, metaclass=_TemplateMeta):
@@ -97,6 +128,12 @@ class Template(nn.Module, metaclass=_TemplateMeta):
             bound = cls._signature.bind(*args, **kwargs)
         except TypeError as err:
             names = ", ".join(f.name for f in cls._fields)
+            unknown = sorted(set(kwargs) - {f.name for f in cls._fields})
+            if unknown:
+                raise TypeError(
+                    f"{cls.__name__} has no field named {unknown[0]!r}; its fields are ({names}). "
+                    f"Fix: call {cls.__name__}({names})."
+                ) from None
             raise TypeError(
                 f"{cls.__name__} takes its fields ({names}) positionally or by keyword; "
                 f"got {len(args)} positional and {sorted(kwargs)} keyword arguments: {err}. "
@@ -274,6 +311,9 @@ class _Uninferred:
     __sub__ = __rsub__ = __truediv__ = __rtruediv__ = __len__ = __iter__ = _fail
 
 
+_WRAPPED: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> the Parameter made from it
+
+
 @dataclass
 class Slot:
     """Marks a template with state as running: the batch its initial states broadcast to.
@@ -351,9 +391,14 @@ def _as_parameter(value: Any, where: str, kind: str) -> nn.Parameter:
     """Wrap a tensor, array or nested list as an ``nn.Parameter``; shared ones stay shared."""
     if isinstance(value, nn.Parameter):
         return value
+    if isinstance(value, Tensor) and value in _WRAPPED:  # one tensor given to two templates
+        return _WRAPPED[value]
     if isinstance(value, (Tensor, np.ndarray, list, tuple, float, int)) and not isinstance(value, bool):
         tensor = to_tensor(value)
-        return nn.Parameter(tensor, requires_grad=tensor.is_floating_point() or tensor.is_complex())
+        param = nn.Parameter(tensor, requires_grad=tensor.is_floating_point() or tensor.is_complex())
+        if isinstance(value, Tensor):
+            _WRAPPED[value] = param
+        return param
     raise TypeError(
         f"{where} is a {kind} field: expected a tensor (or an array or nested list of "
         f"numbers), got {type(value).__name__}. Fix: pass e.g. torch.randn(5, 5)."
@@ -387,7 +432,9 @@ def net(cls: type) -> type[Template]:
     Fields annotated ``Param`` become parameters, ``Model`` sub-models (any callable),
     ``State`` recurrent state; other annotations are plain settings with optional
     defaults.  The generated constructor takes the fields in order, positionally or by
-    keyword.
+    keyword; a template subclassing another adds its fields after the inherited ones.
+    Given a function instead of a class, ``net(fn)`` is an anonymous model holding the
+    parameters ``fn`` refers to (see ``fluxtorch._anonymous``).
 
     >>> @net
     ... class MyAffine:
@@ -402,33 +449,35 @@ def net(cls: type) -> type[Template]:
     ['W', 'b']
     """
     if not isinstance(cls, type):
-        raise TypeError(
-            f"@net decorates a class of annotated fields with a forward method; got "
-            f"{type(cls).__name__}. Fix: write `@net` above `class MyLayer: ...`."
-        )
+        return anonymous_net(cls)
     annotations = cls.__dict__.get("__annotations__", {})
     namespace = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
-    fields = []
+    # inherited fields first, then this class's (a redeclared field keeps its place)
+    by_name = {f.name: f for b in reversed(cls.__mro__[1:]) for f in getattr(b, "_fields", ())}
     for name, ann in annotations.items():
-        kind = _kind_of(ann)
-        default = namespace.pop(name, _EMPTY)
-        fields.append(Field(name, kind, default))
-    if "forward" not in namespace:
+        if _is_classvar(ann):
+            continue
+        by_name[name] = Field(name, _kind_of(ann), namespace.pop(name, _EMPTY))
+    fields = list(by_name.values())
+    _check_defaults_last(cls.__name__, fields)
+    if "forward" not in namespace and not any(issubclass(b, Template) for b in cls.__bases__):
         raise TypeError(
             f"@net template {cls.__name__} has no forward method. Fix: add "
             f"`def forward(self, x): ...` computing the output from x and the fields."
         )
-    namespace["forward"] = _wrap_forward(namespace["forward"])
+    if "forward" in namespace:
+        namespace["forward"] = _wrap_forward(namespace["forward"])
     states = tuple(f.name for f in fields if f.kind is State)
     if states:
-        namespace["forward"] = _wrap_stateful(namespace["forward"])
         namespace["_state_names"] = states
+        if "forward" in namespace:
+            namespace["forward"] = _wrap_stateful(namespace["forward"])
     namespace["_fields"] = tuple(fields)
     namespace["_constructors"] = []
     namespace["_signature"] = inspect.Signature(
         [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=f.default) for f in fields]
     )
-    bases = tuple(b for b in cls.__bases__ if b is not object) or (Template,)
+    bases = tuple(b for b in cls.__bases__ if b not in (object, nn.Module)) or (Template,)
     if not any(issubclass(b, Template) for b in bases):
         bases = (*bases, Template)
     if states and not any(issubclass(b, Stateful) for b in bases):
@@ -438,9 +487,26 @@ def net(cls: type) -> type[Template]:
     return template
 
 
+def _check_defaults_last(name: str, fields: list[Field]) -> None:
+    """Fields with defaults must come after those without, as in a function signature."""
+    first_default = None
+    for field in fields:
+        if field.default is not _EMPTY:
+            first_default = first_default or field.name
+        elif first_default:
+            raise TypeError(
+                f"@net template {name}: field {field.name!r} has no default but comes after "
+                f"{first_default!r}, which has one, so the constructor cannot take them in order. "
+                f"Fix: declare {field.name!r} before the fields with defaults, or give it a default."
+            )
+
+
 def _rebind_class_cells(namespace: dict, old: type, new: type) -> None:
     """Point zero-argument ``super()`` in the template's methods at the generated class."""
     for value in namespace.values():
+        if isinstance(value, property):
+            _rebind_class_cells({"get": value.fget, "set": value.fset, "del": value.fdel}, old, new)
+            continue
         func = getattr(value, "__wrapped__", value)
         func = getattr(func, "__func__", func)
         for cell in getattr(func, "__closure__", None) or ():
@@ -448,9 +514,15 @@ def _rebind_class_cells(namespace: dict, old: type, new: type) -> None:
                 cell.cell_contents = new
 
 
+def _is_classvar(annotation: Any) -> bool:
+    if isinstance(annotation, str):
+        return annotation.split("[", 1)[0].rsplit(".", 1)[-1] == "ClassVar"
+    return annotation is ClassVar or typing.get_origin(annotation) is ClassVar
+
+
 def _kind_of(annotation: Any) -> type | None:
     if isinstance(annotation, str):
-        return {k.__name__: k for k in _KINDS}.get(annotation)
+        return {k.__name__: k for k in _KINDS}.get(annotation.rsplit(".", 1)[-1])  # "fluxtorch.Param"
     return annotation if annotation in _KINDS else None
 
 

@@ -420,3 +420,43 @@ def test_failed_load_leaves_no_files_and_loaded_files_close(tmp_path: Path) -> N
     load(path)
     os.replace(path, tmp_path / "moved.safetensors")  # the file is not held open
     assert [p.name for p in tmp_path.iterdir()] == ["moved.safetensors"]
+
+
+# Recurrent models and combinators ----------------------------------------------------------------
+
+def test_unrolled_recurrent_models_round_trip(tmp_path: Path) -> None:
+    model = fluxtorch.unroll(Chain(fluxtorch.LSTM(3, 8), fluxtorch.GatedRecurrent(8, 8), Affine(8, 4), softmax), 5)
+    x1, x2 = torch.randn(2, 5, 3), torch.randn(2, 5, 3)
+    save(model, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert repr(loaded) == repr(model)
+    assert isinstance(loaded, type(model)) and loaded.n == 5 and loaded.stateful
+    for x in (x1, x2):  # the carried state evolves the same way
+        assert torch.equal(loaded(x), model(x))
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    again = torch.load(buffer, weights_only=False)
+    model.reset()
+    again.reset()
+    assert torch.equal(again(x1), model(x1))
+
+
+def test_step_models_flip_and_combinators_round_trip(tmp_path: Path) -> None:
+    step = Chain(fluxtorch.Recurrent(3, 4), Affine(4, 2))
+    model = Chain(
+        fluxtorch.SkipConnection(fluxtorch.unroll(step, 6), fluxtorch.concat),
+        fluxtorch.flip(fluxtorch.unroll(fluxtorch.LSTM(5, 3), 6, stateful=False)),
+    )
+    model2 = fluxtorch.Parallel(fluxtorch.concat, Affine(3, 2), Chain(Affine(3, 1), tanh))
+    save(model, tmp_path / "m.safetensors")
+    save(model2, tmp_path / "p.safetensors")
+    x = torch.randn(2, 6, 3)
+    assert torch.equal(load(tmp_path / "m.safetensors")(x), model(x))  # both start from the initial state
+    assert same_outputs(model2, load(tmp_path / "p.safetensors"), torch.randn(4, 3))
+
+
+def test_anonymous_template_with_a_lambda_is_refused(tmp_path: Path) -> None:
+    d = Affine(3, 2)
+    with pytest.raises(TypeError, match=r"Chain\[0\]\.fn.*lambda"):
+        save(Chain(net(lambda x: x @ d.W + d.b), relu), tmp_path / "m.safetensors")

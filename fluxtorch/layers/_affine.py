@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -57,4 +58,8 @@ def _sizes(in_: int, out: int, *, init: Callable[..., Tensor] = glorot_uniform) 
 
 @Affine.constructor
 def _inferred(out: int, *, init: Callable[..., Tensor] = glorot_uniform) -> Affine:
-    return Affine.infer(lambda shape: Affine(shape[-1], out, init=init), f"? => {out}")
+    return Affine.infer(partial(_from_shape, out=out, init=init), f"? => {out}")
+
+
+def _from_shape(shape: tuple[int, ...], *, out: int, init: Callable[..., Tensor]) -> Affine:
+    return Affine(shape[-1], out, init=init)

@@ -5,7 +5,8 @@ Data is batch-first with channels as torch expects: ``(batch, channels, height, 
 
 from __future__ import annotations
 
-from typing import Callable
+from functools import partial
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -64,11 +65,13 @@ def _inferred(
     out: int, kernel: int | tuple[int, int], *, stride: int = 1, padding: int = 0,
     init: Callable[..., Tensor] = glorot_uniform,
 ) -> Conv2D:
-    def build(shape: tuple[int, ...]) -> Conv2D:
-        return Conv2D(shape[-3], out, kernel, stride=stride, padding=padding, init=init)
-
     kh, kw = _kernel(kernel)
+    build = partial(_from_shape, out=out, kernel=kernel, stride=stride, padding=padding, init=init)
     return Conv2D.infer(build, f"? => {out}, ({kh}, {kw})")
+
+
+def _from_shape(shape: tuple[int, ...], **sizes: Any) -> Conv2D:
+    return Conv2D(shape[-3], sizes.pop("out"), sizes.pop("kernel"), **sizes)
 
 
 @net

@@ -117,8 +117,12 @@ class _Describer:
                 f"save cannot store {path} ({_shown(obj)}) by its constructor arguments: {why}. "
                 f"Fix: write it as a fluxtorch template (@net), or use save_weights/torch.save."
             )
-        state = [[local, self.tensor_key(t, f"{key}{local}")] for local, t in obj.state_dict(keep_vars=True).items()]
         encoded = [[arg, self.value(v, f"{path}.{arg}", f"{key}{arg}")] for arg, v in args.items()]
+        inner = tuple(f"{arg}." for arg, v in args.items() if isinstance(v, nn.Module))  # stored with their layer
+        state = [
+            [local, self.tensor_key(t, f"{key}{local}")]
+            for local, t in obj.state_dict(keep_vars=True).items() if not local.startswith(inner)
+        ]
         return {"module": name, "args": encoded, "state": state}
 
     def value(self, v: Any, path: str, key: str) -> Any:

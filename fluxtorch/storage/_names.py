@@ -98,7 +98,7 @@ def class_name(cls: type) -> str | None:
             return name
     if cls is Chain:
         return "fluxtorch.Chain"
-    if issubclass(cls, Template):
+    if issubclass(cls, Template) or _fluxtorch_class(f"{cls.__module__}.{cls.__qualname__}") is cls:
         return f"{cls.__module__}.{cls.__qualname__}"
     if getattr(nn, cls.__name__, None) is cls:
         return f"torch.nn.{cls.__name__}"
@@ -113,11 +113,20 @@ def resolve_class(name: str) -> type | None:
     if name.startswith("torch.nn.") and name.count(".") == 2:
         cls = getattr(nn, name.rpartition(".")[2], None)
         return cls if isinstance(cls, type) and issubclass(cls, nn.Module) else None
-    found = None
+    found = _fluxtorch_class(name)
     for cls in _templates():
         if f"{cls.__module__}.{cls.__qualname__}" == name:
             found = cls  # the most recently defined wins, as when a notebook redefines a class
     return found
+
+
+def _fluxtorch_class(name: str) -> type | None:
+    """A module class fluxtorch itself defines (``unroll``'s, say), found in its loaded modules."""
+    module, _, qualname = name.rpartition(".")
+    if not (module == "fluxtorch" or module.startswith("fluxtorch.")) or not qualname.isidentifier():
+        return None
+    cls = getattr(sys.modules.get(module), qualname, None)
+    return cls if isinstance(cls, type) and issubclass(cls, nn.Module) else None
 
 
 def _templates() -> list[type]:

@@ -122,7 +122,11 @@ class _Builder:
         args = {name: self.node(value, f"{path}.{name}", depth) for name, value in _pairs(node["args"], path)}
         state = {local: self.tensor(key, path) for local, key in _pairs(node["state"], path, str)}
         layer = construct_on_meta(cls, args)
-        layer.load_state_dict(state, strict=True, assign=True)
+        inner = tuple(f"{arg}." for arg, value in args.items() if isinstance(value, nn.Module))
+        result = layer.load_state_dict(state, strict=False, assign=True)
+        missing = [key for key in result.missing_keys if not key.startswith(inner)]
+        if missing or result.unexpected_keys:
+            raise Unreadable(f"{path}: its stored tensors {sorted(state)} do not match {cls.__name__}'s")
         if any(t.is_meta for t in (*layer.parameters(), *layer.buffers())):
             raise Unreadable(f"{path}: its stored tensors do not cover all of {cls.__name__}'s")
         self.layers[index] = layer

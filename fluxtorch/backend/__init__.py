@@ -1,0 +1,6 @@
+"""Backends: PyTorch devices (``gpu``/``cpu``) and ONNX Runtime (``onnx``)."""
+
+from fluxtorch.backend._device import cpu, gpu
+from fluxtorch.backend._onnx import OnnxModel, onnx
+
+__all__ = ["OnnxModel", "cpu", "gpu", "onnx"]

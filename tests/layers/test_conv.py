@@ -1,0 +1,41 @@
+"""Convolution shims against torch.nn.functional, with inferred shapes."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fluxtorch import AvgPool, Chain, Conv2D, Input, MaxPool, Reshape, flatten, relu
+
+
+def test_conv2d_matches_functional_conv2d() -> None:
+    conv = Conv2D(3, 8, 3, stride=2, padding=1)
+    x = torch.randn(2, 3, 9, 9)
+    torch.testing.assert_close(conv(x), F.conv2d(x, conv.W, conv.b, stride=2, padding=1))
+    assert conv.W.shape == (8, 3, 3, 3) and repr(conv) == "Conv2D(3 => 8, (3, 3), stride=2, padding=1)"
+
+
+def test_inferred_channels_and_sizes_in_a_chain() -> None:
+    m = Chain(Input(1, 28, 28), Conv2D(8, 3), relu, MaxPool(2), Conv2D(4, (3, 3)), AvgPool(2), flatten, Reshape(4, 5, 5), flatten)
+    assert m[1].W.shape == (8, 1, 3, 3) and m[4].W.shape == (4, 8, 3, 3)
+    x = torch.randn(2, 1, 28, 28)
+    assert m(x).shape == (2, 100)
+    ref = F.avg_pool2d(F.conv2d(F.max_pool2d(F.relu(F.conv2d(x, m[1].W, m[1].b)), 2), m[4].W, m[4].b), 2).flatten(1)
+    torch.testing.assert_close(m(x), ref)
+
+
+def test_pools_and_reshape() -> None:
+    x = torch.randn(1, 2, 6, 6)
+    torch.testing.assert_close(MaxPool(3)(x), F.max_pool2d(x, 3))
+    torch.testing.assert_close(AvgPool(2, 1)(x), F.avg_pool2d(x, 2, 1))
+    assert Reshape(1, 28, 28)(torch.zeros(5, 784)).shape == (5, 1, 28, 28)
+    assert Reshape(-1)(torch.zeros(5, 2, 3)).shape == (5, 6)
+
+
+def test_wrong_channels_names_layer_and_fix() -> None:
+    with pytest.raises(ValueError, match=r"Conv2D\(3 => 8, \(3, 3\)\) expected input of shape \(batch, 3, height, width\), got \(2, 1, 9, 9\)"):
+        Conv2D(3, 8, 3)(torch.randn(2, 1, 9, 9))
+
+
+def test_bad_reshape_says_sizes() -> None:
+    with pytest.raises(ValueError, match=r"Reshape\(3, 3\) cannot reshape data points of shape \(8,\)"):
+        Reshape(3, 3)(torch.zeros(2, 8))
