@@ -51,10 +51,12 @@ def run_all(settings: Settings, only: list[str] | None = None, out=sys.stdout) -
     return results
 
 
-def record(results: list[Result], settings: Settings, path: Path = RESULTS) -> str:
+def record(results: list[Result], settings: Settings, path: Path = RESULTS, *, load_before: str = "") -> str:
     """Append the results, with date and machine, to ``path``; returns the text appended."""
     facts = machine()
     facts["torch threads"] = str(settings.threads)
+    if load_before and "load average (1 min)" in facts:
+        facts["load average (1 min)"] = f"{load_before} before, {facts['load average (1 min)']} after"
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = (
         f"\n### `make bench`, {stamp}\n\n"
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings(quick=args.quick, device=args.device, threads=args.threads)
     only = [n.strip() for n in args.only.split(",") if n.strip()] or None
-    start = time.perf_counter()
+    start, load_before = time.perf_counter(), machine().get("load average (1 min)", "")
     results = run_all(settings, only)
     print(table(results))
     print(f"[bench] total {time.perf_counter() - start:.0f} s")
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [{**dataclasses.asdict(r), "ratio": r.ratio, "verdict": r.verdict} for r in results]
         Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
     if not (args.quick or args.no_record):
-        record(results, settings)
+        record(results, settings, load_before=load_before)
         print(f"[bench] appended to {RESULTS}")
     return 0
 

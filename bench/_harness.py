@@ -146,6 +146,8 @@ def machine() -> dict[str, str]:
     }
     if torch.cuda.is_available():
         facts["gpu"] = torch.cuda.get_device_name()
+    if hasattr(os, "getloadavg"):  # other jobs on the machine: read the numbers with this in mind
+        facts["load average (1 min)"] = f"{os.getloadavg()[0]:.1f}"
     return facts
 
 

@@ -29,10 +29,10 @@ def run(settings: Settings) -> list[Result]:
     with torch.no_grad():
         forward = compare(
             NAME, f"forward {case}", lambda: ours(x), lambda: plain(x), settings,
-            target=TARGET, sample_seconds=0.3, warmup=1, samples=9,
+            target=TARGET, sample_seconds=0.3, warmup=1, samples=15,
         )
     step = compare(
         NAME, f"train step {case}", train_step(ours, x, y), train_step(plain, x, y), settings,
-        target=TARGET, sample_seconds=1.0, warmup=1, samples=9,
+        target=TARGET, sample_seconds=1.0, warmup=1, samples=11,
     )
     return [forward, step]
