@@ -311,9 +311,6 @@ class _Uninferred:
     __sub__ = __rsub__ = __truediv__ = __rtruediv__ = __len__ = __iter__ = _fail
 
 
-_WRAPPED: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> the Parameter made from it
-
-
 @dataclass
 class Slot:
     """Marks a template with state as running: the batch its initial states broadcast to.
@@ -346,6 +343,15 @@ class Stateful(Template):
             if not isinstance(value, _Uninferred):  # outside: a new initial state
                 value = _as_parameter(value, f"{type(self).__name__}.{name}", "State")
         super().__setattr__(name, value)
+
+    def materialize(self, shape: tuple[int, ...], *, device: Any = None, dtype: Any = None) -> None:
+        """As ``Template.materialize``; built during a run, the initial states still become parameters."""
+        slot = self.__dict__.pop("_slot", None)
+        try:
+            super().materialize(shape, device=device, dtype=dtype)
+        finally:
+            if slot is not None:
+                self.__dict__["_slot"] = slot
 
     def initial_state(self, name: str, batch: tuple[int, ...]) -> Tensor:
         """The trainable initial value of state ``name``, broadcast over ``batch``."""
@@ -385,6 +391,9 @@ def _single_step(self: Stateful, step: Callable[..., Any], x: Any, args: tuple, 
     finally:
         for name in ("_slot", *self._state_names):
             self.__dict__.pop(name, None)
+
+
+_WRAPPED: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> the Parameter made from it
 
 
 def _as_parameter(value: Any, where: str, kind: str) -> nn.Parameter:
@@ -472,6 +481,8 @@ def net(cls: type) -> type[Template]:
         namespace["_state_names"] = states
         if "forward" in namespace:
             namespace["forward"] = _wrap_stateful(namespace["forward"])
+        elif not any(issubclass(b, Stateful) for b in cls.__bases__):  # state added to an inherited forward
+            namespace["forward"] = _wrap_stateful(cls.forward)
     namespace["_fields"] = tuple(fields)
     namespace["_constructors"] = []
     namespace["_signature"] = inspect.Signature(

@@ -60,7 +60,10 @@ def to_torch_lstm(lstm: LSTM, *, batch_first: bool = True, drop_initial_state: b
     True
     """
     if not isinstance(lstm, LSTM):
-        raise TypeError(f"to_torch_lstm expected a fluxtorch LSTM, got {type(lstm).__name__}.")
+        raise TypeError(
+            f"to_torch_lstm expected a fluxtorch LSTM, got {type(lstm).__module__}.{type(lstm).__qualname__}. "
+            f"Fix: convert a fluxtorch.LSTM (a torch.nn.LSTM is already one)."
+        )
     if not drop_initial_state and (lstm.y.detach().any() or lstm.state.detach().any()):
         raise ValueError(
             f"{lstm!r} has nonzero initial states (y, state), which torch.nn.LSTM cannot hold: it "

@@ -3,8 +3,11 @@
 ``unroll`` uses them when a layer is exactly ``LSTM`` or ``Recurrent`` (not a subclass),
 whose equations are those of ``torch.nn.LSTM`` / ``torch.nn.RNN``; the weights are
 concatenated in torch's gate order at call time, so gradients reach the seed's
-parameters (and the initial states) unchanged.  ``GatedRecurrent`` resets before
-its ``Wyh`` multiply, unlike torch's GRU, so it always steps its equations.
+parameters (and the initial states) unchanged.  Under ``torch.compile`` / ``torch.export``
+the same equations are spelled out instead (input projections of all steps in one
+matmul, then one matmul per step), which every compiler backend can lower.
+``GatedRecurrent`` resets before its ``Wyh`` multiply, unlike torch's GRU, so it
+always steps its equations.
 """
 
 from __future__ import annotations
@@ -39,21 +42,42 @@ def lstm_over_time(cell: LSTM, xs: Tensor) -> Tensor:
     """``(batch, n, in)`` → ``(batch, n, out)``, leaving the last ``y`` and ``state`` in the cell."""
     check_sequence(cell, xs, cell.Wxf)
     batch = tuple(xs.shape[:1])
-    w_ih = torch.cat([cell.Wxi.t(), cell.Wxf.t(), cell.Wxc.t(), cell.Wxo.t()])  # (4H, in), gates i f g o
-    w_hh = torch.cat([cell.Wyi.t(), cell.Wyf.t(), cell.Wyc.t(), cell.Wyo.t()])  # (4H, H)
-    b_ih = torch.cat([cell.bi, cell.bf, cell.bc, cell.bo])
-    hx = (_start(cell, "y", batch), _start(cell, "state", batch))
-    ys, y, state = torch.lstm(xs, hx, [w_ih, w_hh, b_ih, torch.zeros_like(b_ih)], True, 1, 0.0, False, False, True)
+    Wx = torch.cat([cell.Wxi, cell.Wxf, cell.Wxc, cell.Wxo], 1)  # (in, 4H), torch's gate order i f g o
+    Wy = torch.cat([cell.Wyi, cell.Wyf, cell.Wyc, cell.Wyo], 1)  # (H, 4H)
+    b = torch.cat([cell.bi, cell.bf, cell.bc, cell.bo])
+    y, state = _start(cell, "y", batch), _start(cell, "state", batch)
+    if torch.compiler.is_compiling():  # torch.lstm has no compiled kernel on every device: spell it out
+        ys, y, state = _lstm_scan(xs @ Wx + b, Wy, y[0], state[0])
+    else:
+        ys, y, state = torch.lstm(xs, (y, state), [Wx.t(), Wy.t(), b, torch.zeros_like(b)], True, 1, 0.0, False, False, True)
     cell.__dict__["y"], cell.__dict__["state"] = y[0], state[0]
     return ys
+
+
+def _lstm_scan(gates_x: Tensor, Wy: Tensor, y: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The LSTM equations over time, the input projections of all steps done up front."""
+    ys = []
+    for t in range(gates_x.shape[1]):
+        input, forget, candidate, output = (gates_x[:, t] + y @ Wy).chunk(4, -1)
+        state = torch.sigmoid(forget) * state + torch.sigmoid(input) * torch.tanh(candidate)
+        y = torch.sigmoid(output) * torch.tanh(state)
+        ys.append(y)
+    return torch.stack(ys, 1), y[None], state[None]
 
 
 def recurrent_over_time(cell: Recurrent, xs: Tensor) -> Tensor:
     """``(batch, n, in)`` → ``(batch, n, out)``, leaving the last ``y`` in the cell."""
     check_sequence(cell, xs, cell.Wxy)
-    w_ih, w_hh = cell.Wxy.t().contiguous(), cell.Wyy.t().contiguous()
-    hx = _start(cell, "y", tuple(xs.shape[:1]))
-    ys, y = torch.rnn_tanh(xs, hx, [w_ih, w_hh, cell.by, torch.zeros_like(cell.by)], True, 1, 0.0, False, False, True)
+    y = _start(cell, "y", tuple(xs.shape[:1]))
+    if torch.compiler.is_compiling():
+        projected, h, ys = xs @ cell.Wxy + cell.by, y[0], []  # all steps' input projections at once
+        for t in range(xs.shape[1]):
+            h = torch.tanh(projected[:, t] + h @ cell.Wyy)
+            ys.append(h)
+        ys, y = torch.stack(ys, 1), h[None]
+    else:
+        params = [cell.Wxy.t(), cell.Wyy.t(), cell.by, torch.zeros_like(cell.by)]
+        ys, y = torch.rnn_tanh(xs, y, params, True, 1, 0.0, False, False, True)
     cell.__dict__["y"] = y[0]
     return ys
 

@@ -55,9 +55,9 @@ class Flip(nn.Module):
             time = 1 if xs.dim() >= 3 else 0
             ys = self.model(xs.flip(time) if self.model.seq else xs)
             return ys.flip(1 if ys.dim() >= 3 else 0)
-        where = "inside a step of a template with state" if slot is not None else "on its own, one step at a time"
+        where = "in unroll1 or inside a step of a template with state" if slot is not None else "on its own"
         raise RuntimeError(
-            f"{self!r} runs a whole sequence backwards, so it cannot run {where}. Fix: unroll it "
+            f"{self!r} runs a whole sequence backwards, so it cannot run one step at a time ({where}). Fix: unroll it "
             f"(unroll(flip(model), n)), put it in a Chain or a stateless template that you unroll, "
             f"or flip a sequence model: flip(unroll(model, n))."
         )
@@ -80,11 +80,11 @@ class Unroll(nn.Module):
 
     def forward(self, x: Any) -> Tensor:
         xs = to_tensor(x, who=repr(self))
+        if self.seq:
+            self._check_length(tuple(xs.shape))
         batched = xs.dim() >= (3 if self.seq else 2)
         xs = xs if batched else xs.unsqueeze(0)
-        if self.seq:
-            self._check_length(xs)
-        else:  # the same input at every step
+        if not self.seq:  # the same input at every step
             xs = xs.unsqueeze(1).expand(xs.shape[0], self.n, *xs.shape[1:])
         key = (batched, xs.shape[0], xs.device, xs.dtype)
         carried = self._carry[1] if self.stateful and self._carry and self._carry[0] == key else {}
@@ -98,16 +98,17 @@ class Unroll(nn.Module):
             self._carry = (key, run.last)
         return ys if batched else ys.squeeze(0)
 
-    def _check_length(self, xs: Tensor) -> None:
-        if xs.dim() < 3 or xs.shape[1] != self.n:
-            steps = f"{xs.shape[1]} time steps" if xs.dim() >= 3 else "no time dimension"
-            raise ValueError(
-                f"{self!r} expected a sequence of shape (batch, {self.n}, features) or ({self.n}, "
-                f"features), got shape {tuple(xs.shape[1:] if xs.shape[0] == 1 and xs.dim() < 3 else xs.shape)}: "
-                f"{steps}, not n = {self.n}. Fix: cut or pad the data to {self.n} steps, or unroll "
-                f"for the length you have (unroll(model, T)); for the same input at every step use "
-                f"unroll(model, n, seq=False)."
-            )
+    def _check_length(self, shape: tuple[int, ...]) -> None:
+        """A sequence input must be ``(batch, n, features)`` or ``(n, features)``."""
+        if len(shape) >= 2 and shape[-2 if len(shape) == 2 else 1] == self.n:
+            return
+        steps = f"{shape[-2 if len(shape) == 2 else 1]} time steps, not n = {self.n}" if len(shape) >= 2 else "no time dimension"
+        raise ValueError(
+            f"{self!r} expected a sequence of shape (batch, {self.n}, features) or ({self.n}, "
+            f"features), got shape {shape}: {steps}. Fix: cut or pad the sequences to {self.n} "
+            f"steps, or unroll for the length you have (unroll(model, T)); to feed the same "
+            f"input at every step use unroll(model, {self.n}, seq=False)."
+        )
 
     def reset(self) -> None:
         """Forget the carried state: the next call starts from the initial state."""
@@ -246,7 +247,14 @@ def over_time(model: Callable[..., Any], xs: Tensor) -> Tensor:
 def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
     """A model without state, on every step at once: time is folded into the batch."""
     batch, n = xs.shape[:2]
-    ys = model(xs.flatten(0, 1))  # (B * n, ...)
+    try:
+        ys = model(xs.flatten(0, 1))  # (B * n, ...)
+    except Exception as err:
+        err.add_note(
+            f"unroll ran {callable_name(model)} on all {n} steps at once, time folded into the "
+            f"batch: input {tuple(xs.shape)} became {(batch * n, *xs.shape[2:])}."
+        )
+        raise
     if not isinstance(ys, Tensor):
         raise TypeError(
             f"unroll runs {callable_name(model)} on every step and expected a tensor back, got "
@@ -257,8 +265,14 @@ def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
 
 def _step_through(model: Stateful, xs: Tensor) -> Tensor:
     """A template with state: its forward, once per step."""
+    ys = []
     with _mode(model, None):
-        ys = [model(xs[:, t]) for t in range(xs.shape[1])]
+        for t in range(xs.shape[1]):
+            try:
+                ys.append(model(xs[:, t]))
+            except Exception as err:
+                err.add_note(f"unroll was at step {t} of {xs.shape[1]} (counting from 0) of input {tuple(xs.shape)}.")
+                raise
     return torch.stack(ys, 1)
 
 
