@@ -3,7 +3,7 @@
 Each model level that sees an exception pass (a ``Chain`` step, a template's forward)
 calls ``annotate``; the error keeps its type and message and carries one note that
 grows outward as it passes through nested models: ``TLP.second``, an
-``Affine(21 => 15)`` holding ``W (21, 15)``, given input of shape ``(5, 20)``,
+``Affine(21 => 15)`` given input of shape ``(5, 20)`` that holds ``W (21, 15)``,
 called at line 9 of the user's file.  Nothing runs on the success path: the calls
 sit in ``except`` blocks only.
 """
@@ -52,7 +52,7 @@ def annotate(
     >>> err = ValueError("bad")
     >>> annotate(err, Chain(relu, Affine(2, 3)), step=1, child=Affine(2, 3), x=torch.ones(4))
     >>> print(err.__notes__[0])
-    fluxtorch: the error happened in Chain[1], an Affine(2 => 3) holding W (2, 3) and b (3,), given input of shape (4,)
+    fluxtorch: the error happened in Chain[1], an Affine(2 => 3), given input of shape (4,); it holds W (2, 3) and b (3,)
     """
     failure: _Failure | None = err.__dict__.get("_fluxtorch_failure")
     if failure is None:
@@ -64,21 +64,26 @@ def annotate(
     hops = failure.hops
     if hops and hops[0].model is model:
         return
+    if hops and child is not None and hops[0].model is not child:
+        # the failing level sits inside a module that does not annotate (a plain nn.Module)
+        hops.insert(0, _Hop(child, _name_of(child, hops[0].model), None))
     below = hops[0].model if hops else None
     if step is None and below is not None:
-        step = _name_of(model, below)
-    where = None if step is None else (f"[{step}]" if isinstance(step, int) else f".{step}")
+        where = _name_of(model, below)
+    else:
+        where = None if step is None else (f"[{step}]" if isinstance(step, int) else f".{step}")
     hops.insert(0, _Hop(model, where, _call_site(err.__traceback__, model)))
     _rewrite_note(err, failure)
 
 
 def _name_of(model: Any, below: Any) -> str | None:
-    """The field or child name under which ``model`` holds ``below``."""
+    """How ``model`` reaches ``below``: ``".second"``, ``".body[0]"`` (None if it cannot tell)."""
     if isinstance(model, nn.Module):
-        found = next((name for name, m in model._modules.items() if m is below), None)
+        found = next((name for name, m in model.named_modules() if m is below and name), None)
         if found is not None:
-            return found
-    return next((name for name, value in vars(model).items() if value is below), None) if hasattr(model, "__dict__") else None
+            return "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in found.split("."))
+    fields = vars(model) if hasattr(model, "__dict__") else {}
+    return next((f".{name}" for name, value in fields.items() if value is below), None)
 
 
 def _call_site(tb: TracebackType | None, model: Any) -> str | None:
@@ -125,22 +130,23 @@ def _rewrite_note(err: BaseException, failure: _Failure) -> None:
             calls.append(f"  {path} called at {hop.line}")
             lines.add(hop.line)
     last = hops[-1].model
-    head = f"{_NOTE_HEAD}{path}, {_article(last)}{_short(last)}{_holding(last)}"
+    head = f"{_NOTE_HEAD}{path}, {_article(last)}{_short(last)}"
     if failure.shape is not None:
         head += f", given input of shape {failure.shape}"
+    head += _holding(last)
     if failure.raised and failure.raised not in lines:
         calls.append(f"  raised at {failure.raised}")
     err.add_note("\n".join([head, *calls]))
 
 
 def _holding(model: Any) -> str:
-    """`` holding W (21, 15) and b (15,)``: the failing layer's own parameter shapes."""
+    """``; it holds W (21, 15) and b (15,)``: the failing layer's own parameter shapes."""
     if not isinstance(model, nn.Module):
         return ""
     shapes = [f"{name} {tuple(p.shape)}" for name, p in model._parameters.items() if isinstance(p, Tensor)]
     if not shapes or len(shapes) > 6:
         return ""
-    return " holding " + (", ".join(shapes[:-1]) + " and " + shapes[-1] if len(shapes) > 1 else shapes[0])
+    return "; it holds " + (", ".join(shapes[:-1]) + " and " + shapes[-1] if len(shapes) > 1 else shapes[0])
 
 
 def _shape_text(x: Any) -> str | None:

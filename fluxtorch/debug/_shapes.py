@@ -43,14 +43,15 @@ def shapes(
 ) -> ShapeReport:
     """Print (unless ``show=False``) and return the shapes flowing through ``model``.
 
-    ``shape`` is the input's shape, batch first.  Nothing is computed on real data.
+    ``shape`` is the input's shape, batch first.  Nothing is computed on real data
+    (layers whose sizes are inferred get their parameters, as on a first call).
 
     >>> report = shapes(Chain(Affine(10, 20), relu, Affine(20, 15)), (5, 10))
     shapes of Chain(Affine(10 => 20), relu, Affine(20 => 15)) on input (5, 10):
-      Chain(Affine(10 => 20), relu, Affine(20 => 15))   (5, 10) → (5, 15)
-        [0] Affine(10 => 20)                            (5, 10) → (5, 20)
-        [1] relu                                        (5, 20) → (5, 20)
-        [2] Affine(20 => 15)                            (5, 20) → (5, 15)
+      Chain                    (5, 10) → (5, 15)
+        [0] Affine(10 => 20)   (5, 10) → (5, 20)
+        [1] relu               (5, 20) → (5, 20)
+        [2] Affine(20 => 15)   (5, 20) → (5, 15)
     output: (5, 15)
     >>> report.output
     (5, 15)
@@ -82,7 +83,7 @@ def _render(found: Trace) -> list[str]:
 
 
 def _rows(call: Call, rows: list, depth: int, *, top_level: bool = False) -> None:
-    label = _first_line(call.layer) if top_level else call.label
+    label = (type(call.layer).__name__ if hasattr(call.layer, "forward") else _first_line(call.layer)) if top_level else call.label
     rows.append(("  " * depth + label, _arrow(call)))
     _children(call, rows, depth + 1)
 

@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from fluxtorch._naming import param_count
-from fluxtorch._shape import run_on_shape
-from fluxtorch.debug._trace import Call, shape_of, short_repr, trace
+from fluxtorch.debug._trace import Call, trace
 
 _OPERATORS = {"@", "+", "-", "*", "/", "**", "[]"}
 
@@ -23,7 +22,10 @@ def outputsize(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torc
     >>> outputsize(Chain(Affine(10, 20), relu, Affine(20, 15)), (1, 10))
     (1, 15)
     """
-    return shape_of(run_on_shape(model, tuple(shape), dtype=dtype))
+    found = trace(model, tuple(shape), dtype=dtype)
+    if found.error is not None:
+        raise found.error
+    return found.output
 
 
 def summary(

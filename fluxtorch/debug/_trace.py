@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException, FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -64,6 +64,7 @@ class Trace:
 
 def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dtype | None = None) -> Trace:
     """Run ``model`` on a data-free tensor of ``shape``, recording its calls; never raises."""
+    device, dtype = _example_kind(model, dtype)
     root = Call(label="", layer=model, inputs=(tuple(shape),))
     recorder = _Recorder(root)
     result = Trace(model, tuple(shape), root)
@@ -72,20 +73,46 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
         nn.modules.module.register_module_forward_hook(recorder.leave, always_call=True),
     ]
     quiet = logging.getLogger("torch._subclasses.fake_tensor")
-    level, quiet.level = quiet.level, logging.CRITICAL  # a shape error is the answer, not a log line
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # a shape error is the answer here, not a log line
     try:
         with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
-            x = torch.empty(shape, dtype=dtype or torch.get_default_dtype())
+            x = torch.empty(shape, dtype=dtype, device=device)
             with recorder:
                 result.output = shape_of(model(x))
     except Exception as err:  # the listing shows where and why; the caller decides to raise
+        if isinstance(err, (DataDependentOutputException, DynamicOutputShapeException)):
+            err.add_note(
+                "fluxtorch: shapes are computed on tensors that have no values, so code that looks "
+                "at its data's values (`if` on a tensor, .item(), nonzero) cannot be followed past "
+                "this point. Fix: run the model on real data to check the rest."
+            )
         result.error = err
     finally:
-        quiet.level = level
+        quiet.setLevel(level)
         for handle in handles:
             handle.remove()
+        _forget_frames(root)
     root.output = result.output
     return result
+
+
+def _example_kind(model: Any, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:
+    """Device and dtype for the data-free input: those of the model's first floating parameter."""
+    params = model.parameters() if isinstance(model, nn.Module) and not _pending(model) else ()
+    first = next((p for p in params if p.is_floating_point()), None)
+    device = first.device if first is not None else torch.device("cpu")
+    return device, dtype or (first.dtype if first is not None else torch.get_default_dtype())
+
+
+def _pending(model: nn.Module) -> bool:
+    return any(getattr(m, "_pending", None) for m in model.modules())
+
+
+def _forget_frames(call: Call) -> None:
+    call.key = None
+    for child in call.children:
+        _forget_frames(child)
 
 
 def shape_of(x: Any) -> Any:
@@ -120,7 +147,7 @@ class _Recorder(TorchFunctionMode):
     def enter(self, module: nn.Module, args: tuple) -> None:
         parent = self.stack[-1]
         call = Call(
-            label=f"{self._step_of(parent, module)}{short_repr(module)}",
+            label=f"{self._step_of(parent, module)}{short_repr(module, 80)}",
             layer=module,
             inputs=_input_shapes(args),
             site=_caller_site(sys._getframe(1)),
@@ -132,7 +159,7 @@ class _Recorder(TorchFunctionMode):
         if len(self.stack) < 2 or self.stack[-1].layer is not module:
             return
         call = self.stack.pop()
-        error = sys.exc_info()[1]
+        error = sys.exc_info()[1] if output is None else None  # torch calls this hook in its except block
         if error is not None:
             call.error = error
         else:
@@ -170,8 +197,11 @@ class _Recorder(TorchFunctionMode):
         return out
 
     def _attribute(self, frame: FrameType | None) -> tuple | None:
-        """Who an op belongs to: ``("user", frame, helper)``, ``("step", chain_frame, helper)``,
-        or None when it runs inside a layer (the layer's own call records it)."""
+        """Who an op belongs to, as ``(kind, frame, helper, chain)``: ``kind`` "user" for an op
+        in the user's code at ``frame`` (inside a plain-function step of the Chain whose
+        forward runs in ``chain``, if any), "step" for a fluxtorch function or torch function
+        that is itself a step of ``chain``; ``helper`` the outermost fluxtorch function the op
+        ran in.  None when the op runs inside a layer: the layer's own call records it."""
         helper = None
         while frame is not None:
             code = frame.f_code
@@ -179,38 +209,55 @@ class _Recorder(TorchFunctionMode):
                 return None
             filename = code.co_filename
             if code is self.chain_code:
-                return ("step", frame, helper)
-            if filename.startswith(_TORCH_DIR):
-                pass
-            elif filename.startswith(_PACKAGE_DIR):
+                return ("step", frame, helper, frame)
+            if filename.startswith(_PACKAGE_DIR):
                 helper = frame
-            else:
-                return ("user", frame, helper)
+            elif not filename.startswith(_TORCH_DIR):
+                return ("user", frame, helper, self._chain_of(frame.f_back))
             frame = frame.f_back
         return None
 
+    def _chain_of(self, frame: FrameType | None) -> FrameType | None:
+        """The Chain forward that called the user's function running in ``frame``'s callee."""
+        while frame is not None and not frame.f_code.co_filename.startswith((_PACKAGE_DIR, _TORCH_DIR)):
+            frame = frame.f_back
+        return frame if frame is not None and frame.f_code is self.chain_code else None
+
     def _record(self, func: Any, args: tuple, where: tuple, output: Any, error: BaseException | None) -> None:
-        kind, frame, helper = where
+        kind, frame, helper, chain = where
         parent = self.stack[-1]
+        step = self._step(parent, chain) if chain is not None else None
         if kind == "step":
-            i = frame.f_locals.get("i")
-            layer = frame.f_locals.get("layer")
-            key = (id(frame), i)
-            name = parent.layer._names[i] if isinstance(i, int) and isinstance(parent.layer, self.chain_type) else "?"
-            label = f"[{name}] {_function_name(layer)}" if name.isdigit() else f".{name} {_function_name(layer)}"
-            site = None
-        else:
-            key = (id(helper), id(frame)) if helper is not None else None
-            layer = None
-            label = helper.f_code.co_name if helper is not None else _op_name(func)
-            site = (frame.f_code.co_filename, frame.f_lineno)
+            step.output, step.error = output, error
+            return
+        if step is not None:
+            step.output, step.error, parent = output, error, step
+        key = (helper, frame) if helper is not None else None  # frames, not ids: kept alive, never reused
         last = parent.children[-1] if parent.children else None
         if key is not None and last is not None and last.key == key:
             last.output, last.error = output, error
             return
-        parent.children.append(
-            Call(label=label, layer=layer, inputs=_input_shapes(args), output=output, site=site, error=error, key=key)
-        )
+        label = helper.f_code.co_name if helper is not None else _op_name(func)
+        site = (frame.f_code.co_filename, frame.f_lineno)
+        parent.children.append(Call(label, None, _input_shapes(args), output, site, error, key=key))
+
+    def _step(self, parent: Call, chain: FrameType) -> Call:
+        """The ``Call`` of the plain-function step that ``chain`` (a running Chain.forward) is at.
+
+        Chain.forward's own locals say which: ``i`` its position, ``layer`` the function,
+        ``x`` its input."""
+        local = chain.f_locals
+        i, layer = local.get("i"), local.get("layer")
+        key = (chain, i)
+        last = parent.children[-1] if parent.children else None
+        if last is not None and last.key == key:
+            return last
+        owner = parent.layer
+        name = owner._names[i] if isinstance(owner, self.chain_type) and isinstance(i, int) else str(i)
+        label = f"[{name}] " if name.isdigit() else f".{name} "
+        call = Call(label + _function_name(layer), layer, _input_shapes((local.get("x"),)), key=key)
+        parent.children.append(call)
+        return call
 
 
 def _caller_site(frame: FrameType | None) -> tuple[str, int] | None:

@@ -38,18 +38,24 @@ class Stacked:
     def rewrap(self, raw: Any) -> Any:
         """``raw`` (a model's output for this input) in the same nesting of ``Batch``/``Seq``.
 
-        Outputs that do not keep the stacked dimensions (a model that sums everything
-        to a scalar, say) are returned as they are.
+        Each level is kept while the output keeps its size: a model that reduces the
+        time steps of a ``Batch`` of ``Seq``s gives a ``Batch``; one that sums everything
+        to a scalar gives the scalar.
 
         >>> Batch([[1, 2], [3, 4]]).rewrap(torch.zeros(2, 5))
         2-element Batch of Tensor(5,):
          [0, 0, 0, 0, 0]
          [0, 0, 0, 0, 0]
         """
-        kinds = (type(self), *self._inner)
-        if not isinstance(raw, Tensor) or tuple(raw.shape[: len(kinds)]) != tuple(self.raw.shape[: len(kinds)]):
+        if not isinstance(raw, Tensor):
             return raw
-        return type(self)._wrap(raw, self._inner)
+        kinds = (type(self), *self._inner)
+        levels = 0
+        for k, size in enumerate(self.raw.shape[: len(kinds)]):
+            if raw.dim() <= k or raw.shape[k] != size:
+                break
+            levels = k + 1
+        return kinds[0]._wrap(raw, kinds[1:levels]) if levels else raw
 
     # ---- a list of data points -------------------------------------------------------
     def __len__(self) -> int:

@@ -102,8 +102,8 @@ def test_torch_module_inside_chain_is_named() -> None:
     with pytest.raises(RuntimeError) as info:
         Chain(Affine(4, 3), nn.Linear(5, 2))(torch.ones(2, 4))
     [note] = fluxtorch_notes(info.value)
-    assert "Chain[1], a Linear(in_features=5, out_features=2, bias=True) holding weight (2, 5) and bias (2,)" in note
-    assert "given input of shape (2, 3)" in note
+    assert "Chain[1], a Linear(in_features=5, out_features=2, bias=True), given input of shape (2, 3)" in note
+    assert note.endswith("; it holds weight (2, 5) and bias (2,)")
 
 
 def test_annotate_directly_on_an_error() -> None:
@@ -120,3 +120,18 @@ def test_success_path_costs_nothing_measurable() -> None:
     best = lambda f: min(timeit.repeat(lambda: f(x), number=2000, repeat=5))  # noqa: E731
     best(chain), best(plain)  # warm up
     assert best(chain) < 1.5 * best(plain)
+
+
+def test_path_goes_through_plain_torch_modules_that_hold_models() -> None:
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = Chain(relu, Affine(7, 2))
+
+        def forward(self, x):
+            return self.body(x)
+
+    with pytest.raises(ValueError) as info:
+        Chain(Affine(4, 3), Block())(torch.ones(2, 4))
+    [note] = fluxtorch_notes(info.value)
+    assert note.startswith("fluxtorch: the error happened in Chain[1].body[1], an Affine(7 => 2), given input of shape (2, 3)")
