@@ -45,13 +45,13 @@ class Run:
         if self.main:
             print(*args, flush=True)
 
-    def wrap(self, model: nn.Module) -> nn.Module:
-        """``model`` on this run's device, inside ``DistributedDataParallel`` under ``--ddp``."""
+    def wrap(self, model: nn.Module, **ddp: Any) -> nn.Module:
+        """``model`` on this run's device, inside ``DistributedDataParallel(model, **ddp)`` under ``--ddp``."""
         model = model.to(self.device)
         if self.world == 1 and not torch.distributed.is_initialized():
             return model
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids, **ddp)
 
     def shard(self, items: Sequence[Any]) -> list[Any]:
         """This rank's share of a list of batches (every ``world``-th one, equal counts)."""

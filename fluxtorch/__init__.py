@@ -17,8 +17,8 @@ from fluxtorch.recurrent import (
 )
 from fluxtorch.data import batches, chunk, onecold, onehot, onehotbatch, partition, read_idx, sequences
 from fluxtorch.training import (
-    History, NonFiniteLossError, Progress, accuracy, crossentropy, logitcrossentropy, logloss, mse,
-    throttle, train,
+    History, NonFiniteLossError, Progress, StopTraining, accuracy, crossentropy, logitcrossentropy,
+    logloss, mse, stop, throttle, train,
 )
 
 __version__ = "0.1.0"
@@ -30,9 +30,9 @@ __all__ = [
     "sigmoid", "softmax", "to_torch_lstm", "unroll", "unroll1",
     "tanh", "to_tensor", "σ",
     # training and data
-    "History", "NonFiniteLossError", "Progress", "accuracy", "batches", "chunk", "crossentropy",
+    "History", "NonFiniteLossError", "Progress", "StopTraining", "accuracy", "batches", "chunk", "crossentropy",
     "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch", "partition",
-    "read_idx", "sequences", "throttle", "train",
+    "read_idx", "sequences", "stop", "throttle", "train",
     "Batch", "Seq", "batchone", "collate", "map", "outputsize", "rawbatch", "shapes", "summary",
     "tobatch", "unbatchone",
 ]

@@ -199,6 +199,21 @@ class NonFiniteLossError(FloatingPointError, ValueError):
     """The loss became NaN or infinite; raised before that step changed any parameter."""
 
 
+class StopTraining(Exception):
+    """Raised by ``stop()`` in a callback: ``train`` ends early and returns its history."""
+
+
+def stop() -> None:
+    """End training from a callback, as Flux's ``Flux.stop()``: ``train`` returns normally.
+
+    >>> losses = train(Affine(1, 1), [(torch.ones(1), torch.ones(1))] * 5, epochs=10,
+    ...                cb=lambda p: p.epoch_end and stop(), progress=False)
+    >>> len(losses), len(losses.epochs)
+    (5, 1)
+    """
+    raise StopTraining()
+
+
 class History(list):
     """The loss of every step (a list of floats); ``epochs`` holds each epoch's mean."""
 
@@ -235,6 +250,7 @@ def train(
     * ``cb``: callbacks (no argument, or one: a ``Progress``), run at most every
       ``every`` seconds (wrapped in ``throttle`` unless already throttled) and once more
       at the end of every epoch.
+    * A callback may call ``stop()`` to end training early (the history is returned).
     * A NaN or infinite loss raises ``NonFiniteLossError`` (a ``FloatingPointError`` and
       a ``ValueError``) naming epoch and step, before that step changes a parameter.
     * Batches move to ``device`` (default: the model's); ``device`` also moves the
@@ -258,49 +274,78 @@ def train(
     device = torch.device(device) if device is not None else _device_of(model)
     optimizer = _optimizer(model, opt, lr)
     callbacks = [c if isinstance(c, throttle) else throttle(c, every) for c in _as_list(cb)]
-    takes_progress = [_takes_argument(c.f) for c in callbacks]
-    dist = _distributed(model)
     if isinstance(model, nn.Module):
         model.train()
-    history, replay = History(), None
-    for epoch in range(1, epochs + 1):
-        if replay is None and epochs > 1 and isinstance(data, Iterator):
-            replay = []  # a one-shot iterator: remember its pairs for the later epochs
-            source = _remembering(data, replay)
-        else:
-            source = replay if replay is not None and epoch > 1 else data
-        sampler = getattr(data, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch - 1)  # DistributedSampler reshuffles per epoch
-        bar = _bar(source, epoch, epochs, progress and (dist is None or dist.get_rank() == 0))
-        start, seen, first = time.perf_counter(), 0, len(history)
-        for step, pair in enumerate(source, 1):
-            x, y = _as_pair(pair, "train")
-            x, y = _to(x, device), _to(y, device)
-            value = _step(model, optimizer, loss, x, y, scaler, dist, epoch, step)
-            history.append(value)
-            if bar is not None:
-                seen += _batch_size(x)
-                bar.update()
-                bar.set_postfix_str(f"loss={value:.4g}, {seen / (time.perf_counter() - start):,.0f} samples/s", refresh=False)
-            for c, takes in zip(callbacks, takes_progress):
-                c(Progress(epoch, step, value, history)) if takes else c()
-        if bar is not None:
-            bar.close()
-        if len(history) == first:
-            raise ValueError(
-                f"train: data yielded no (x, y) pairs in epoch {epoch}. Fix: pass a non-empty "
-                f"list, zip or DataLoader of (x, y) pairs."
-            )
-        history.epochs.append(math.fsum(history[first:]) / (len(history) - first))
-        for c, takes in zip(callbacks, takes_progress):
-            c.flush(Progress(epoch, len(history) - first, history[-1], history, True)) if takes else c.flush()
+    loop = _Loop(model, loss, optimizer, callbacks, device, progress, scaler, _distributed(model))
+    history = History()
+    try:
+        loop.run(data, epochs, history)
+    except StopTraining:
+        pass
     return history
 
 
-def _step(model, optimizer, loss, x, y, scaler, dist, epoch: int, step: int) -> float:  # noqa: ANN001
+@dataclass
+class _Loop:
+    """The settings ``train`` resolved; ``run`` fills a ``History``."""
+
+    model: Any
+    loss: Callable[[Tensor, Any], Tensor]
+    optimizer: torch.optim.Optimizer
+    callbacks: list[throttle]
+    device: torch.device
+    progress: bool
+    scaler: Any
+    dist: Any
+
+    def run(self, data: Iterable[Any], epochs: int, history: History) -> None:
+        wants = [_takes_argument(c.f) for c in self.callbacks]
+        replay = None
+        for epoch in range(1, epochs + 1):
+            if replay is None and epochs > 1 and isinstance(data, Iterator):
+                replay = []  # a one-shot iterator: remember its pairs for the later epochs
+                source = _remembering(data, replay)
+            else:
+                source = replay if replay is not None and epoch > 1 else data
+            sampler = getattr(data, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch - 1)  # DistributedSampler reshuffles per epoch
+            first = len(history)
+            self.epoch(source, epoch, epochs, history, wants)
+            if len(history) == first:
+                raise ValueError(
+                    f"train: data yielded no (x, y) pairs in epoch {epoch}. Fix: pass a non-empty "
+                    f"list, zip or DataLoader of (x, y) pairs."
+                )
+            history.epochs.append(math.fsum(history[first:]) / (len(history) - first))
+            for c, takes in zip(self.callbacks, wants):
+                c.flush(Progress(epoch, len(history) - first, history[-1], history, True)) if takes else c.flush()
+
+    def epoch(self, source: Iterable[Any], epoch: int, epochs: int, history: History, wants: list[bool]) -> None:
+        show = self.progress and (self.dist is None or self.dist.get_rank() == 0)
+        bar = _bar(source, epoch, epochs) if show else None
+        start, seen = time.perf_counter(), 0
+        try:
+            for step, pair in enumerate(source, 1):
+                x, y = _as_pair(pair, "train")
+                x, y = _to(x, self.device), _to(y, self.device)
+                value = _step(self, x, y, epoch, step)
+                history.append(value)
+                if bar is not None:
+                    seen += _batch_size(x)
+                    bar.update()
+                    bar.set_postfix_str(f"loss={value:.4g}, {seen / (time.perf_counter() - start):,.0f} samples/s", refresh=False)
+                for c, takes in zip(self.callbacks, wants):
+                    c(Progress(epoch, step, value, history)) if takes else c()
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _step(loop: _Loop, x: Any, y: Any, epoch: int, step: int) -> float:
     """One optimisation step; checks the loss before anything touches the parameters."""
-    value = loss(model(x), y)
+    optimizer, scaler, dist = loop.optimizer, loop.scaler, loop.dist
+    value = loop.loss(loop.model(x), y)
     if not isinstance(value, Tensor) or value.numel() != 1:
         raise TypeError(
             f"train: loss must return a scalar tensor, got {type(value).__name__}"
@@ -361,9 +406,7 @@ def _remembering(data: Iterable[Any], store: list) -> Iterable[Any]:
         yield pair
 
 
-def _bar(source: Any, epoch: int, epochs: int, show: bool) -> Any:
-    if not show:
-        return None
+def _bar(source: Any, epoch: int, epochs: int) -> Any:
     from tqdm.auto import tqdm
 
     total = len(source) if hasattr(source, "__len__") else None
@@ -446,6 +489,6 @@ def _distributed(model: Any) -> Any:
 
 
 __all__ = [
-    "History", "NonFiniteLossError", "Progress", "accuracy", "crossentropy", "logitcrossentropy",
-    "logloss", "mse", "throttle", "train",
+    "History", "NonFiniteLossError", "Progress", "StopTraining", "accuracy", "crossentropy", "logitcrossentropy",
+    "logloss", "mse", "stop", "throttle", "train",
 ]

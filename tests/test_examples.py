@@ -17,7 +17,10 @@ MNIST_T10K = REPO / ".." / "shared" / "data" / "mnist-t10k"
 def examples(monkeypatch: pytest.MonkeyPatch):
     """Import an example module by name (examples/ is not a package: its scripts import _common)."""
     monkeypatch.syspath_prepend(str(REPO / "examples"))
-    return importlib.import_module
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is fastest, and fair to a shared machine
+    yield importlib.import_module
+    torch.set_num_threads(threads)
 
 
 def final_line(capsys: pytest.CaptureFixture) -> str:
@@ -74,3 +77,72 @@ def test_mnist_reads_a_folder_of_idx_files(examples, tmp_path: Path, layout: str
 def test_mnist_says_what_is_missing_in_a_data_folder(examples, tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no MNIST IDX files there"):
         examples("mnist").main(["--data", str(tmp_path), "--epochs", "1"])
+
+
+# char_rnn
+
+
+def test_char_rnn_trains_samples_saves_and_loads(examples, tmp_path: Path, capsys) -> None:
+    char_rnn = examples("char_rnn")
+    tiny = ["--chars", "4000", "--hidden", "16", "--nunroll", "10", "--nbatch", "4", "--sample", "40", "--device", "cpu"]
+    result = char_rnn.main([*tiny, "--epochs", "2", "--plot", str(tmp_path / "c.png"), "--save", str(tmp_path / "c.pt")])
+    out = capsys.readouterr().out
+    assert "Chain(Input(" in out and "LSTM(16 => 16)" in out and "sample (temperature 0.7):" in out
+    assert out.strip().splitlines()[-1] == f"validation loss: {result['validation_loss']:.4f} nats/char"
+    assert len(result["sample"]) == 41 and len(result["val_losses"]) == 2
+    assert result["history"].epochs[-1] < result["history"].epochs[0]  # it learns
+    assert (tmp_path / "c.png").stat().st_size > 0
+    again = char_rnn.main([*tiny, "--epochs", "0", "--load", str(tmp_path / "c.pt")])
+    assert again["validation_loss"] == pytest.approx(result["validation_loss"], rel=0.05)
+
+
+def test_char_rnn_reads_any_text_and_says_when_it_is_too_short(examples, tmp_path: Path) -> None:
+    char_rnn = examples("char_rnn")
+    (tmp_path / "t.txt").write_text("to be or not to be, that is the question. " * 20, encoding="utf-8")
+    result = char_rnn.main(["--text", str(tmp_path / "t.txt"), "--hidden", "8", "--nunroll", "5", "--nbatch", "2",
+                            "--epochs", "1", "--sample", "5", "--plot", str(tmp_path / "c.png"), "--device", "cpu"])
+    assert set(result["sample"]) <= set("to be or not to be, that is the question. ")
+    with pytest.raises(SystemExit, match="too few"):
+        char_rnn.main(["--text", str(tmp_path / "t.txt"), "--chars", "50", "--epochs", "1"])
+
+
+def test_char_rnn_batches_continue_each_stream(examples) -> None:
+    char_rnn = examples("char_rnn")
+    codes = torch.arange(100)
+    xs = char_rnn.getbatches(codes, 4, 5)  # 4 streams of 25, cut into 5-step sequences
+    assert len(xs) == 5 and xs[0].shape == (4, 5)
+    assert xs[0][1].tolist() == [25, 26, 27, 28, 29] and xs[1][1].tolist() == [30, 31, 32, 33, 34]
+
+
+# translation
+
+
+def test_translation_runs_tiny_and_writes_its_plot(examples, tmp_path: Path, capsys) -> None:
+    translation = examples("translation")
+    result = translation.main(["--length", "3", "--hidden", "16", "--steps", "10", "--batch", "8", "--epochs", "2",
+                               "--plot", str(tmp_path / "t.png"), "--device", "cpu", "--no-progress"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("task: 3-word English number phrases -> French, reversed")
+    assert lines[-1] == f"held-out token accuracy: {result['accuracy']:.4f}"
+    assert 0 <= result["accuracy"] <= 1 and len(result["scores"]) == 2
+    assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_translation_model_attends_both_ways(examples) -> None:
+    translation = examples("translation")
+    model = translation.build(4, 8)
+    x, y = translation.phrases(5, 4, torch.Generator().manual_seed(0))
+    assert y.tolist() == x.argmax(-1).flip(1).tolist()  # the task: reversed order, same word index
+    out = model(x)
+    assert out.shape == (5, 4, 10)
+    torch.testing.assert_close(out.sum(-1), torch.ones(5, 4))
+    changed = x.clone()
+    changed[:, -1] = torch.eye(10)[(x[:, -1].argmax(-1) + 1) % 10]  # a different last word
+    assert not torch.allclose(model(changed)[:, 0], out[:, 0])  # reaches the first output word
+
+
+def test_translation_learns_short_phrases(examples, capsys) -> None:
+    translation = examples("translation")
+    result = translation.main(["--length", "3", "--hidden", "32", "--steps", "40", "--epochs", "6", "--target", "0.9",
+                               "--plot", "/dev/null", "--device", "cpu", "--no-progress"])
+    assert result["accuracy"] >= 0.9

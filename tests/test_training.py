@@ -340,3 +340,13 @@ def test_accuracy_restores_training_mode_and_checks_shapes() -> None:
         accuracy(model, (torch.ones(2, 3), torch.ones(2, 2)))
     with pytest.raises(ValueError, match="no data points"):
         accuracy(model, [])
+
+
+def test_stop_from_a_callback_ends_training_and_returns_the_history() -> None:
+    from fluxtorch import StopTraining, stop
+
+    history = train(Affine(3, 1), line_data(4), epochs=5, every=0, progress=True,
+                    cb=lambda p: p.step == 2 and p.epoch == 3 and stop())
+    assert len(history) == 10 and len(history.epochs) == 2  # the stopped epoch's mean is left out
+    with pytest.raises(StopTraining):
+        stop()
