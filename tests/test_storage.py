@@ -115,6 +115,23 @@ def test_dtypes_buffers_and_lstm_round_trip(tmp_path: Path) -> None:
     assert torch.equal(again(x)[0], lstm(x)[0])
 
 
+@pytest.mark.parametrize("layer, shape", [
+    (nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False), (2, 1, 8, 8)),
+    (nn.GRU(3, 4, bidirectional=True, batch_first=True), (2, 5, 3)),
+    (nn.RNN(3, 4, nonlinearity="relu"), (5, 2, 3)),
+    (nn.Embedding(10, 3), None),
+    (nn.GELU(approximate="tanh"), (2, 3)),
+    (nn.Identity(), (2, 3)),
+], ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else "")
+def test_torch_nn_layers_round_trip_by_constructor(tmp_path: Path, layer, shape) -> None:
+    save(layer, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert type(loaded) is type(layer) and repr(loaded) == repr(layer)
+    x = torch.randint(0, 10, (4,)) if shape is None else torch.randn(shape)
+    first = lambda y: y[0] if isinstance(y, tuple) else y  # noqa: E731 - recurrent layers return (y, h)
+    assert torch.equal(first(loaded(x)), first(layer(x)))
+
+
 def test_shared_layers_and_parameters_stay_shared(tmp_path: Path) -> None:
     a = Affine(4, 4)
     tied = Affine(a.W, torch.zeros(4))

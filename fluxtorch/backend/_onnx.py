@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -135,10 +136,13 @@ class _AsModule(nn.Module):
 def _export(module: nn.Module, examples: tuple[Tensor, ...], dynamic_batch: bool) -> bytes:
     batch = torch.export.Dim("batch")
     dynamic = tuple({0: batch} if dynamic_batch and x.dim() >= 2 else None for x in examples)
-    program = torch.onnx.export(
-        module, examples, dynamo=True, verbose=False,
-        dynamic_shapes=dynamic if any(dynamic) else None,
-    )
+    with warnings.catch_warnings():
+        # torch's own decompositions (e.g. of unbind, used by unrolled models) still call an API it deprecates
+        warnings.filterwarnings("ignore", message="_check_is_size will be removed", category=FutureWarning)
+        program = torch.onnx.export(
+            module, examples, dynamo=True, verbose=False,
+            dynamic_shapes=dynamic if any(dynamic) else None,
+        )
     return program.model_proto.SerializeToString()
 
 
@@ -157,8 +161,10 @@ def _evaluating(module: nn.Module) -> Iterator[None]:
 def _culprit(layer: Any, xs: tuple, path: str, err: Exception) -> tuple[str, Any, Exception]:
     """The innermost part of ``layer`` that fails to export on its own, with its path and error."""
     for child_path, child, child_xs in _parts(layer, xs, path):
-        try:
-            _export(child if isinstance(child, nn.Module) else _AsModule(child), child_xs, False)
+        module = child if isinstance(child, nn.Module) else _AsModule(child)
+        try:  # torch.export alone first: it fails faster than a whole ONNX export
+            torch.export.export(module, child_xs, strict=False)
+            _export(module, child_xs, False)
         except Exception as child_err:  # noqa: BLE001
             return _culprit(child, child_xs, child_path, child_err)
     return path, layer.f if isinstance(layer, _AsModule) else layer, err

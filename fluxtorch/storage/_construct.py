@@ -26,7 +26,7 @@ def constructor_args(module: nn.Module) -> dict[str, Any] | None:
         if name in _SKIPPED or (name == "mode" and init is nn.RNNBase.__init__):
             continue
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            return None
+            continue  # unused by most layers (nn.Identity); the rebuild check catches the others
         if not hasattr(module, name):
             if parameter.default is parameter.empty:
                 return None
@@ -37,7 +37,9 @@ def constructor_args(module: nn.Module) -> dict[str, Any] | None:
         if name == "bias" and (value is None or isinstance(value, Tensor)):
             value = value is not None  # nn.Linear keeps the bias tensor where it was given a flag
         args[name] = value
-    if cls is nn.RNN:
+    if issubclass(cls, nn.RNNBase) and not issubclass(cls, nn.LSTM):
+        args.pop("proj_size", None)  # only LSTM takes it
+    if issubclass(cls, nn.RNN):
         args["nonlinearity"] = module.nonlinearity
     return args
 

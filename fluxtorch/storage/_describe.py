@@ -110,7 +110,7 @@ class _Describer:
 
     def constructed(self, obj: nn.Module, name: str, path: str, key: str) -> dict:
         args = constructor_args(obj)
-        why = "its constructor takes *args/**kwargs or keeps an argument under another name" if args is None else None
+        why = "its constructor keeps an argument under another name, or none at all" if args is None else None
         why = why or rebuild_differs(obj, args)
         if why:
             raise TypeError(

@@ -1,0 +1,167 @@
+"""gpu/cpu for models and nested data; onnx() gives ONNX Runtime models with PyTorch's answers."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, namedtuple
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import fluxtorch
+from fluxtorch import Affine, Chain, Conv2D, Input, MaxPool, Model, OnnxModel, cpu, flatten, gpu, net, onnx, relu, softmax, σ
+from fluxtorch.backend import _device
+
+Pair = namedtuple("Pair", "x y")
+
+
+class Carrier:
+    """A data type with its own ``.to(device)``, as Batch and Seq have."""
+
+    def __init__(self, raw: torch.Tensor) -> None:
+        self.raw = raw
+
+    def to(self, device):
+        return Carrier(self.raw.to(device))
+
+
+@net
+class TLP:
+    first: Model
+    second: Model
+
+    def forward(self, x):
+        return softmax(self.second(σ(self.first(x))))
+
+
+def mlp() -> Chain:
+    return Chain(Input(784), Affine(128), relu, Affine(64), relu, Affine(10), softmax)
+
+
+def convnet() -> Chain:
+    return Chain(Input(1, 28, 28), Conv2D(8, 3), relu, MaxPool(2), flatten, Affine(10))
+
+
+# gpu / cpu -----------------------------------------------------------------------------------------
+
+def test_cpu_moves_nested_data_keeping_container_types() -> None:
+    data = (torch.ones(2), [torch.zeros(1), 3], {"a": torch.ones(1)}, Pair(torch.ones(1), "s"),
+            OrderedDict(b=torch.ones(1)), Carrier(torch.ones(2)), np.ones(2), None)
+    moved = cpu(data)
+    assert type(moved) is tuple and type(moved[1]) is list and moved[1][1] == 3
+    assert type(moved[3]) is Pair and moved[3].y == "s"
+    assert type(moved[4]) is OrderedDict
+    assert isinstance(moved[5], Carrier) and moved[5].raw.device.type == "cpu"
+    assert isinstance(moved[6], np.ndarray) and moved[7] is None
+    model = Chain(Affine(3, 2), relu)
+    assert cpu(model) is model
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_gpu_without_cuda_returns_its_input_and_says_so_once(caplog, monkeypatch) -> None:
+    monkeypatch.setattr(_device, "_said_no_cuda", False)
+    model, x = Chain(Affine(3, 2)), torch.ones(4, 3)
+    with caplog.at_level(logging.WARNING, logger="fluxtorch"):
+        assert gpu(model) is model
+        assert gpu(x) is x
+    messages = [r.getMessage() for r in caplog.records if r.name == "fluxtorch"]
+    assert len(messages) == 1 and "no CUDA device" in messages[0] and ".to('cuda')" in messages[0]
+
+
+@pytest.mark.cuda
+def test_gpu_moves_models_and_nested_data() -> None:
+    model = gpu(mlp())
+    assert all(p.is_cuda for p in model.parameters())
+    x, (y, batch) = gpu((torch.rand(5, 784), [torch.rand(5, 10), Carrier(torch.ones(3))]))
+    assert x.is_cuda and y.is_cuda and batch.raw.is_cuda
+    assert gpu(np.ones((2, 3))).is_cuda
+    out = model(x)
+    assert out.is_cuda
+    assert torch.allclose(cpu(out), cpu(model)(cpu(x)), atol=1e-5)
+    assert not next(cpu(model).parameters()).is_cuda
+
+
+@pytest.mark.cuda
+def test_compiled_model_runs_on_gpu() -> None:
+    model = gpu(Chain(Input(4), Affine(3), relu, Affine(2)))
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    x = gpu(torch.rand(2, 4))
+    assert torch.equal(compiled(x), model(x))
+
+
+# onnx --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mnist_mlp() -> tuple[Chain, OnnxModel]:
+    torch.manual_seed(0)
+    model = mlp()
+    return model, onnx(model, torch.rand(3, 784))
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return (a - b).abs().max().item() <= 1e-5
+
+
+def test_onnx_mlp_matches_pytorch_for_any_batch_size(mnist_mlp) -> None:
+    model, runtime = mnist_mlp
+    for n in (1, 3, 17):
+        x = torch.rand(n, 784)
+        y = runtime(x)
+        assert isinstance(y, torch.Tensor) and y.shape == (n, 10)
+        assert close(y, model(x))
+    assert repr(runtime).startswith("OnnxModel(Chain(Input(784), Affine(784 => 128)")
+
+
+def test_onnx_takes_lists_arrays_and_single_points(mnist_mlp) -> None:
+    model, runtime = mnist_mlp
+    x = np.random.default_rng(0).random((2, 784))
+    assert close(runtime(x), model(torch.tensor(x, dtype=torch.float32)))
+    assert close(runtime(x.tolist()), runtime(x))
+    point = torch.rand(784)
+    assert runtime(point).shape == (10,) and close(runtime(point), model(point))
+
+
+def test_onnx_checks_shapes_and_dtypes(mnist_mlp) -> None:
+    _, runtime = mnist_mlp
+    with pytest.raises(ValueError, match=r"expected input 0 of shape \(batch, 784\), got \(2, 100\)"):
+        runtime(torch.rand(2, 100))
+    with pytest.raises(TypeError, match="dtype float32, got float64.*x.to"):
+        runtime(torch.rand(2, 784, dtype=torch.float64))
+
+
+def test_onnx_conv_chain_and_file(tmp_path: Path) -> None:
+    import onnx as onnx_lib
+
+    model = convnet()
+    runtime = onnx(model, torch.rand(2, 1, 28, 28), tmp_path / "conv.onnx")
+    x = torch.rand(5, 1, 28, 28)
+    assert close(runtime(x), model(x))
+    onnx_lib.checker.check_model(onnx_lib.load(tmp_path / "conv.onnx"))
+    assert (tmp_path / "conv.onnx").read_bytes() == runtime.onnx_bytes
+
+
+def test_onnx_template_in_training_mode_stays_in_training_mode() -> None:
+    model = TLP(Affine(10, 20), Affine(20, 15))
+    runtime = onnx(model, torch.rand(4, 10))
+    x = torch.rand(6, 10)
+    assert close(runtime(x), model(x))
+    assert model.training and model.first.training
+
+
+def data_dependent(x):
+    return x if x.sum() > 0 else -x
+
+
+def test_onnx_names_the_layer_that_cannot_export() -> None:
+    model = Chain(Affine(4, 3), TLP(Affine(3, 3), Chain(Affine(3, 3), data_dependent)), softmax)
+    with pytest.raises(TypeError, match=r"onnx cannot export Chain\[1\]\.second\[1\], data_dependent: .*data-dependent.*Fix"):
+        onnx(model, torch.rand(2, 4))
+
+
+def test_onnx_unrolled_recurrent_model() -> None:
+    model = fluxtorch.unroll(Chain(fluxtorch.Recurrent(3, 4), Affine(4, 2)), 3, stateful=False)
+    runtime = onnx(model, torch.rand(2, 3, 3))
+    x = torch.rand(5, 3, 3)
+    assert close(runtime(x), model(x))
