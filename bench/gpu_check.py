@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def run_step(step: Step, limit: float, log) -> None:
     start = time.perf_counter()
     proc = subprocess.Popen(
         step.argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True, env=child_env(),
     )
     try:
         output, _ = proc.communicate(timeout=limit)
@@ -123,25 +124,49 @@ def _read_mnist(step: Step, lines: list[str]) -> None:
     step.detail += f" ({result['source']})"
 
 
+# Per example: the flags for a run of a few seconds (from each script's argparse), then tiny ones.
+EXAMPLE_FLAGS = {
+    "mnist": ({"--epochs": "1"}, {"--epochs": "1"}),
+    "char_rnn": (  # the real shape (two LSTMs of 256, 50 steps, batches of 50) on a short text
+        {"--epochs": "1", "--chars": "30000", "--sample": "100"},
+        {"--epochs": "1", "--chars": "4000", "--hidden": "16", "--nunroll": "10", "--nbatch": "4", "--sample": "40"},
+    ),
+    "translation": (
+        {"--epochs": "2", "--steps": "30"},
+        {"--epochs": "1", "--length": "3", "--hidden": "16", "--steps": "10", "--batch": "8"},
+    ),
+}
+
+
+def child_env() -> dict[str, str]:
+    """The environment for steps: this checkout's fluxtorch first on the path, output unbuffered."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+
+
 def example_flags(script: Path, device: str, scratch: Path, tiny: bool) -> list[str] | None:
-    """The flags that make ``script`` a run of a few seconds, chosen from those its --help lists."""
+    """The flags that make ``script`` a run of a few seconds, kept to those its --help lists."""
     try:
-        shown = subprocess.run([PY, str(script), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+        shown = subprocess.run(
+            [PY, str(script), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=child_env()
+        ).stdout
     except subprocess.TimeoutExpired:
         return None
-    wanted = [
-        ("--device", device), ("--epochs", "1"), ("--seed", "0"), ("--plot", str(scratch / f"{script.stem}.png")),
-        ("--no-progress", None),
-        # step limits an example may offer, so a run takes seconds
-        ("--steps", "30" if tiny else "200"), ("--max-steps", "30" if tiny else "200"),
-        ("--batches", "30" if tiny else "200"), ("--iterations", "30" if tiny else "200"),
-    ]
+    full, small = EXAMPLE_FLAGS.get(script.stem, ({"--epochs": "1"}, {"--epochs": "1"}))
+    wanted: dict[str, str | None] = {
+        "--device": device, **(small if tiny else full), "--plot": str(scratch / f"{script.stem}.png"),
+        "--no-progress": None,
+    }
     if script.stem == "mnist":
         found = find_mnist(None)
-        wanted.append(("--data", str(Path(found[2].split(" from ")[1].split(":")[0]))) if found else ("--offline", None))
+        if found:
+            wanted["--data"] = found[2].split(" from ")[1].split(":")[0]
+        else:
+            wanted["--offline"] = None
+    listed = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", shown))
     flags: list[str] = []
-    for flag, value in wanted:
-        if f"{flag} " in shown or f"{flag}," in shown or f"{flag}\n" in shown or shown.rstrip().endswith(flag):
+    for flag, value in wanted.items():
+        if flag in listed:
             flags += [flag] if value is None else [flag, value]
     return flags
 

@@ -108,14 +108,14 @@ def test_step_failures_and_timeouts_are_reported_not_raised(tmp_path: Path) -> N
 
 
 def test_example_flags_come_from_the_scripts_help(tmp_path: Path) -> None:
-    script = tmp_path / "char_rnn.py"
+    script = tmp_path / "translation.py"
     script.write_text(
         "import argparse\np = argparse.ArgumentParser()\n"
-        "for f in ('--device', '--epochs', '--steps'): p.add_argument(f)\n"
+        "for f in ('--device', '--epochs', '--steps', '--batch'): p.add_argument(f)\n"
         "p.add_argument('--no-progress', action='store_true')\np.parse_args()\n"
     )
-    flags = gpu_check.example_flags(script, "cuda", tmp_path, tiny=True)
-    assert flags == ["--device", "cuda", "--epochs", "1", "--no-progress", "--steps", "30"]
+    flags = gpu_check.example_flags(script, "cuda", tmp_path, tiny=True)  # --length, --hidden, --plot: not offered
+    assert flags == ["--device", "cuda", "--epochs", "1", "--steps", "10", "--batch", "8", "--no-progress"]
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
