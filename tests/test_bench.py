@@ -34,6 +34,7 @@ def test_compare_interleaves_and_reports_medians_per_call() -> None:
     blocks = [timed[i : i + number] for i in range(0, len(timed), number)]
     assert [set(block) for block in blocks] == [{"A"}, {"B"}, {"B"}, {"A"}, {"A"}, {"B"}][: 2 * samples]
     assert result.ours > 0 and result.plain > 0 and result.ratio == pytest.approx(result.ours / result.plain)
+    assert result.extra["cpu_ratio"] > 0
 
 
 def test_twins_compute_the_same_function() -> None:
@@ -71,7 +72,7 @@ def test_record_appends_date_machine_and_table(tmp_path: Path) -> None:
     record([Result("1 overhead", "forward", 1e-4, 1e-4, target=1.05)], Settings(), path)
     text = path.read_text()
     assert text.startswith("# Results\n") and "### `make bench`, 20" in text
-    assert f"torch: {torch.__version__}" in text and "cpu:" in text and "| 1.000 | ≤ 1.05 | met |" in text
+    assert f"torch: {torch.__version__}" in text and "cpu:" in text and "| 1.000 | – | ≤ 1.05 | met |" in text
     assert machine()["cores"].isdigit()
 
 
@@ -147,3 +148,9 @@ def test_gpu_check_refuses_cuda_without_a_gpu(tmp_path: Path, capsys: pytest.Cap
         pytest.skip("this machine has a GPU")
     assert gpu_check.main(["--out", str(tmp_path)]) == 2
     assert "--device cpu" in capsys.readouterr().out
+
+
+def test_a_miss_in_wall_time_alone_is_called_so() -> None:
+    noisy = Result("b", "c", 1.2, 1.0, target=1.05, extra={"cpu_ratio": 1.01})
+    assert noisy.verdict == "MISSED in wall time, met in CPU time"
+    assert Result("b", "c", 1.2, 1.0, target=1.05, extra={"cpu_ratio": 1.2}).verdict == "MISSED"
