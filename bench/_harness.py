@@ -60,7 +60,10 @@ class Result:
     @property
     def verdict(self) -> str:
         if self.limit is not None and self.ours is not None:
-            return "met" if self.ours < self.limit else "MISSED"
+            if self.ours < self.limit:
+                return "met"
+            cpu = self.extra.get("ours_cpu")
+            return "MISSED in wall time, met in CPU time" if cpu is not None and cpu < self.limit else "MISSED"
         if self.ratio is None or self.target is None:
             return ""
         if self.ratio <= self.target:
@@ -136,7 +139,10 @@ def compare(
     return Result(
         benchmark, case, statistics.median(t[0] for t in times_ours), statistics.median(t[0] for t in times_plain),
         target=target, note=note,
-        extra={"calls_per_sample": number, "samples": samples, "cpu_ratio": cpu_ours / cpu_plain if cpu_plain else None},
+        extra={
+            "calls_per_sample": number, "samples": samples, "ours_cpu": cpu_ours, "plain_cpu": cpu_plain,
+            "cpu_ratio": cpu_ours / cpu_plain if cpu_plain else None,
+        },
     )
 
 
