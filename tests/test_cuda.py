@@ -179,6 +179,21 @@ def test_torch_compile_on_cuda_has_no_graph_breaks_and_matches_eager() -> None:
     assert all(p.grad is not None and p.grad.is_cuda for p in model.parameters())
 
 
+def test_compiled_unrolled_recurrent_chain_on_cuda_matches_eager_with_gradients() -> None:
+    LSTM, GatedRecurrent, unroll = feature("LSTM"), feature("GatedRecurrent"), feature("unroll")
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = unroll(Chain(LSTM(3, 8), Affine(8, 4), GatedRecurrent(4, 5)), 6, stateful=False).cuda()
+    twin = copy.deepcopy(model)
+    xs = torch.randn(2, 6, 3, device="cuda")
+    compiled = torch.compile(model, fullgraph=True)  # inductor on CUDA; a graph break would raise
+    torch.testing.assert_close(compiled(xs), twin(xs), rtol=1e-4, atol=1e-5)
+    compiled(xs).square().sum().backward()
+    twin(xs).square().sum().backward()
+    for (name, p), q in zip(model.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_outputsize_of_a_cuda_model_allocates_nothing_on_the_device() -> None:
     outputsize = feature("outputsize")
     model = Chain(Affine(1024, 4096), relu, Affine(4096, 10)).cuda()
