@@ -1,8 +1,9 @@
 """Time to 98% on MNIST with the data held on the device: the seed's 784-128-64-10 MLP.
 
 A tight loop (no DataLoader, no ``.item()`` per step): the training images sit on the
-device as one tensor, each epoch shuffles them with ``randperm``, steps through slices
-with fused Adam and a cosine learning rate, and measures test accuracy after each
+device as one tensor (standardised), each epoch shuffles them with ``randperm``, steps
+through slices with fused Adam, a cosine learning rate and label smoothing 0.1 (worth
+about a point of test accuracy for this MLP), and measures test accuracy after each
 epoch.  Reports the first epoch at which the test accuracy reached the goal, with the
 training seconds spent until then (evaluation excluded), or the best accuracy within
 the time budget.
@@ -29,6 +30,7 @@ from torch.nn import functional as F
 from bench._models import mlp
 
 ROOT = Path(__file__).resolve().parent.parent
+MEAN, STD = 0.1307, 0.3081
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -88,6 +90,7 @@ def run(device: str, data: str | None, budget: float, goal: float, epochs: int, 
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = True
     x, y, tx, ty = (t.to(device) for t in (x, y, tx, ty))
+    x, tx = (x - MEAN) / STD, (tx - MEAN) / STD  # MNIST's pixel mean and standard deviation
     model = mlp([784, 128, 64, 10], final_relu=False).to(device)
     fused = {"fused": True} if device.startswith("cuda") else {}
     opt = torch.optim.Adam(model.parameters(), lr=lr, **fused)
@@ -101,7 +104,7 @@ def run(device: str, data: str | None, budget: float, goal: float, epochs: int, 
         order = torch.randperm(len(y), device=device)
         xs, ys = x[order], y[order]
         for i in range(0, len(ys), batch):
-            loss = F.cross_entropy(model(xs[i : i + batch]), ys[i : i + batch])
+            loss = F.cross_entropy(model(xs[i : i + batch]), ys[i : i + batch], label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
