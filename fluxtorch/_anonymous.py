@@ -61,6 +61,8 @@ class AnonymousNet(nn.Module):
                 holder._parameters[_free_name(holder, path[-1])] = tensor  # the tensor itself
 
     def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if hasattr(x, "rewrap"):  # a Batch (or Seq) in gives a Batch out
+            return x.rewrap(self.forward(x.raw, *args, **kwargs))
         x = at_edge(x, who=repr(self))
         try:
             return self.fn(x, *args, **kwargs)

@@ -123,3 +123,13 @@ def test_compiles_fullgraph_inside_a_chain() -> None:
     x = torch.randn(2, 3)
     compiled = torch.compile(m, fullgraph=True, backend="eager")
     torch.testing.assert_close(compiled(x), m(x))
+
+
+def test_batch_in_gives_batch_out() -> None:
+    from fluxtorch import Batch
+
+    d = Affine(3, 2)
+    model = net(lambda x: x @ d.W + d.b)
+    out = model(Batch([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+    assert isinstance(out, Batch) and len(out) == 2
+    torch.testing.assert_close(out.raw, d(torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])))

@@ -15,23 +15,32 @@ import torch
 from fluxtorch.debug._trace import Call, Trace, short_repr, site_text, source_line, trace
 
 
-class ShapeReport:
-    """What ``shapes`` found: ``str(report)`` is the listing; ``output`` the output shape
-    (None when the shapes do not fit); ``error`` the exception that stopped it, if any."""
+class ShapeReport(str):
+    """The listing ``shapes`` prints: a ``str``, with what was found attached.
 
-    def __init__(self, found: Trace) -> None:
-        self.trace = found
-        self.output = found.output
-        self.error = found.error
-        self.lines = _render(found)
+    ``output`` is the output shape (None when the shapes do not fit), ``error`` the
+    exception that stopped the run, ``fits`` whether it ran to the end, ``trace`` the
+    recorded calls.
+    """
+
+    trace: Trace
+    output: Any
+    error: BaseException | None
+
+    def __new__(cls, found: Trace) -> ShapeReport:
+        self = super().__new__(cls, "\n".join(_render(found)))
+        self.trace, self.output, self.error = found, found.output, found.error
+        return self
 
     @property
     def fits(self) -> bool:
         """Whether the model ran to the end on the given shape."""
         return self.error is None
 
-    def __str__(self) -> str:
-        return "\n".join(self.lines)
+    @property
+    def lines(self) -> list[str]:
+        """The listing, line by line."""
+        return self.splitlines()
 
     def __repr__(self) -> str:
         outcome = f"output {self.output}" if self.fits else f"fails: {type(self.error).__name__}"
@@ -53,8 +62,8 @@ def shapes(
         [1] relu               (5, 20) → (5, 20)
         [2] Affine(20 => 15)   (5, 20) → (5, 15)
     output: (5, 15)
-    >>> report.output
-    (5, 15)
+    >>> report.output, "[1] relu" in report
+    ((5, 15), True)
     """
     report = ShapeReport(trace(model, tuple(shape), dtype=dtype))
     if show:
@@ -63,13 +72,13 @@ def shapes(
 
 
 def _render(found: Trace) -> list[str]:
-    rows: list[tuple[str, str]] = []  # (left column, shapes column); a None column is a comment
-    root = found.root
-    if root.children and len(root.children) == 1 and root.children[0].layer is found.model:
-        top = root.children[0]
-        _rows(top, rows, 1, top_level=True)
-    else:
-        _children(root, rows, 1)
+    rows: list[tuple[str, str | None]] = []  # (code column, shapes column); no shapes: a comment
+    top = found.root.children
+    if len(top) == 1 and top[0].layer is found.model:  # a module: one row for it, its calls inside
+        rows.append(("  " + type(found.model).__name__, _arrow(top[0])))
+        _children(top[0], rows, 2)
+    else:  # a plain function: its calls
+        _children(found.root, rows, 1)
     width = min(max((len(left) for left, right in rows if right is not None), default=0), 70)
     lines = [f"shapes of {_first_line(found.model)} on input {found.shape}:"]
     lines += [left if right is None else f"{left:<{width}}   {right}" for left, right in rows]
@@ -82,20 +91,16 @@ def _render(found: Trace) -> list[str]:
     return lines
 
 
-def _rows(call: Call, rows: list, depth: int, *, top_level: bool = False) -> None:
-    label = (type(call.layer).__name__ if hasattr(call.layer, "forward") else _first_line(call.layer)) if top_level else call.label
-    rows.append(("  " * depth + label, _arrow(call)))
-    _children(call, rows, depth + 1)
-
-
 def _children(call: Call, rows: list, depth: int) -> None:
+    """A row per call made inside ``call``, under a comment naming each new source line."""
     last_site = None
     for child in call.children:
         if child.site is not None and child.site != last_site:
             source = source_line(child.site)
             rows.append(("  " * depth + f"# {site_text(child.site)}" + (f"   {source}" if source else ""), None))
-        last_site = child.site if child.site is not None else last_site
-        _rows(child, rows, depth)
+            last_site = child.site
+        rows.append(("  " * depth + child.label, _arrow(child)))
+        _children(child, rows, depth + 1)
 
 
 def _arrow(call: Call) -> str:

@@ -22,6 +22,8 @@ from torch import Tensor, nn
 from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException, FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
+from fluxtorch._shape import is_shape_only
+
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _MODULE_CALL = {nn.Module._call_impl.__code__, nn.Module._wrapped_call_impl.__code__}
@@ -72,6 +74,7 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
         nn.modules.module.register_module_forward_pre_hook(recorder.enter),
         nn.modules.module.register_module_forward_hook(recorder.leave, always_call=True),
     ]
+    saved = _snapshot(model)
     quiet = logging.getLogger("torch._subclasses.fake_tensor")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # a shape error is the answer here, not a log line
@@ -89,6 +92,7 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
             )
         result.error = err
     finally:
+        _restore(saved)
         quiet.setLevel(level)
         for handle in handles:
             handle.remove()
@@ -107,6 +111,27 @@ def _example_kind(model: Any, dtype: torch.dtype | None) -> tuple[torch.device, 
 
 def _pending(model: nn.Module) -> bool:
     return any(getattr(m, "_pending", None) for m in model.modules())
+
+
+def _snapshot(model: Any) -> list[tuple[nn.Module, dict, dict]]:
+    """Each module's attributes and buffers, so state a forward stores can be put back."""
+    modules = model.modules() if isinstance(model, nn.Module) else ()
+    return [(m, dict(vars(m)), dict(m._buffers)) for m in modules]
+
+
+def _restore(saved: list[tuple[nn.Module, dict, dict]]) -> None:
+    """Undo what the data-free run stored in the model (recurrent state, caches): no fake
+    tensor may stay behind to break the next call on real data."""
+    for module, attributes, buffers in saved:
+        for name, value in list(vars(module).items()):
+            if is_shape_only(value):
+                if name in attributes:
+                    module.__dict__[name] = attributes[name]
+                else:
+                    del module.__dict__[name]
+        for name, value in list(module._buffers.items()):
+            if is_shape_only(value):
+                module._buffers[name] = buffers.get(name)
 
 
 def _forget_frames(call: Call) -> None:

@@ -63,6 +63,8 @@ class Stacked:
 
     def __getitem__(self, index: Any) -> Any:
         part = self.raw[index]
+        if isinstance(index, tuple):  # xs[i, j]: reaching inside the data points, as into the tensor
+            return part
         if isinstance(index, (int, np.integer)) or (isinstance(index, Tensor) and index.dim() == 0):
             return self._inner[0]._wrap(part, self._inner[1:]) if self._inner else part
         return type(self)._wrap(part, self._inner)
@@ -96,10 +98,12 @@ class Stacked:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The raw tensor's dtype."""
         return self.raw.dtype
 
     @property
     def device(self) -> torch.device:
+        """The device the raw tensor lives on."""
         return self.raw.device
 
     def to(self, *args: Any, **kwargs: Any) -> Stacked:
@@ -107,9 +111,11 @@ class Stacked:
         return type(self)._wrap(self.raw.to(*args, **kwargs), self._inner)
 
     def cpu(self) -> Stacked:
+        """The same data points in CPU memory."""
         return self.to("cpu")
 
     def cuda(self, device: Any = None) -> Stacked:
+        """The same data points on a CUDA device (the current one by default)."""
         return type(self)._wrap(self.raw.cuda(device), self._inner)
 
     # ---- printing --------------------------------------------------------------------

@@ -59,8 +59,17 @@ class Chain(nn.Module):
         self._layers.append(layer)
 
     def _infer_sizes(self, shape: tuple[int, ...]) -> None:
-        """Create every size-inferred layer's parameters by passing a shape-only tensor through."""
-        run_on_shape(self, shape)
+        """Create every size-inferred layer's parameters by passing a shape-only tensor through.
+
+        Layers run in eval mode, so batch statistics (BatchNorm) are neither needed nor updated.
+        """
+        modes = [(m, m.training) for m in self.modules()]
+        self.eval()
+        try:
+            run_on_shape(self, shape)
+        finally:
+            for module, training in modes:
+                module.training = training
 
     def forward(self, x: Any) -> Any:
         if not isinstance(x, Tensor):

@@ -143,3 +143,28 @@ def test_listing_made_while_handling_another_error_is_not_confused_by_it() -> No
     except KeyError:
         report = shapes(Chain(Affine(3, 2), nn.ReLU()), (4, 3), show=False)
     assert report.fits and "✗" not in str(report)
+
+
+def test_state_a_forward_stores_is_put_back_afterwards() -> None:
+    class Remember(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("count", torch.zeros(()))
+            self.last = None
+
+        def forward(self, x):
+            self.last = x  # state kept between calls, as recurrent models keep theirs
+            self.count = self.count + 1
+            return x
+
+    layer = Remember()
+    model = Chain(Affine(3, 2), layer)
+    assert shapes(model, (4, 3), show=False).fits
+    assert layer.last is None and layer.count.item() == 0 and not layer.count.is_meta
+    assert model(torch.ones(1, 3)).shape == (1, 2) and layer.count.item() == 1
+
+
+def test_the_report_is_a_string() -> None:
+    report = shapes(Chain(Affine(3, 2), relu), (4, 3), show=False)
+    assert isinstance(report, str) and "[1] relu" in report and report.lines == report.splitlines()
+    assert repr(report) == "<shapes of Chain(Affine(3 => 2), relu) on (4, 3): output (4, 2)>"

@@ -1,5 +1,7 @@
 """``Batch`` and ``Seq``: lists of data points backed by one stacked tensor; models keep them."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -54,6 +56,9 @@ def test_tensors_arrays_and_slices() -> None:
     part = xs[1:]
     assert isinstance(part, Batch) and part == [[2, 3], [4, 5]]
     assert xs[torch.tensor([2, 0])] == [[4, 5], [0, 1]]
+    assert xs[2, 1].item() == 5 and xs[:, 0].tolist() == [0, 2, 4]  # inside the data points: the tensor's indexing
+    restored = pickle.loads(pickle.dumps(Batch([Seq([[1, 2]]), Seq([[3, 4]])])))  # for DataLoader workers
+    assert isinstance(restored[1], Seq) and restored == [[[1, 2]], [[3, 4]]]
     assert repr(Batch(torch.zeros(12, 1))).splitlines()[-1] == " ⋮"
 
 

@@ -147,3 +147,11 @@ def test_error_inside_is_located_with_position_and_shape() -> None:
 def test_taken_name_is_refused() -> None:
     with pytest.raises(ValueError, match="cannot name a layer 'forward'"):
         Chain(forward=Affine(2, 2))
+
+
+def test_input_inference_through_batch_norm() -> None:
+    m = Chain(Input(10), Affine(3), nn.BatchNorm1d(3), relu)
+    assert m[1].W.shape == (10, 3)
+    assert int(m[2].num_batches_tracked) == 0 and m[2].training  # fake data leaves the statistics alone
+    m(torch.randn(4, 10))
+    assert int(m[2].num_batches_tracked) == 1 and torch.isfinite(m[2].running_mean).all()
