@@ -383,8 +383,10 @@ def _wrap_stateful(located: Callable[..., Any]) -> Callable[..., Any]:
 
 def _single_step(self: Stateful, step: Callable[..., Any], x: Any, args: tuple, kwargs: dict) -> Any:
     """A direct call, outside any recurrence driver: one step from the initial state."""
-    x = at_edge(x, who=repr(self))
-    batch = tuple(x.shape[:1]) if isinstance(x, Tensor) and x.dim() >= 2 else ()
+    if not isinstance(x, Tensor):
+        x = at_edge(x, who=repr(self))
+    data = getattr(x, "raw", x)  # a Batch's stacked tensor
+    batch = tuple(data.shape[:1]) if isinstance(data, Tensor) and data.dim() >= 2 else ()
     self.__dict__["_slot"] = Slot(batch)
     try:
         return step(self, x, *args, **kwargs)

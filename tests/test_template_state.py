@@ -132,3 +132,39 @@ def test_reading_state_costs_a_plain_attribute_read_during_a_step() -> None:
 
     unroll1(Probe(torch.zeros(2)))(torch.ones(2))
     assert seen == [True]
+
+
+def test_a_template_subclassing_a_recurrent_cell_steps_its_own_forward() -> None:
+    from fluxtorch import Recurrent
+
+    @net
+    class Scaled(Recurrent):
+        scale: Param
+
+        def forward(self, x):
+            self.y = torch.tanh(x @ self.Wxy * self.scale + self.y @ self.Wyy + self.by)
+            return self.y
+
+    r = Recurrent(3, 4)
+    scaled = Scaled(r.Wxy, r.Wyy, r.by, r.y, torch.full((4,), 2.0))
+    xs = torch.randn(2, 5, 3)
+    twice = Recurrent(2 * r.Wxy.detach(), r.Wyy.detach(), r.by.detach(), r.y.detach())
+    torch.testing.assert_close(unroll(scaled, 5)(xs), unroll(twice, 5)(xs))
+
+
+def test_state_added_to_an_inherited_forward() -> None:
+    @net
+    class Plain:
+        W: Param
+
+        def forward(self, x):
+            return x @ self.W
+
+    @net
+    class Remembering(Plain):
+        y: State
+
+    m = Remembering(torch.eye(2), torch.zeros(2))
+    assert isinstance(m, Stateful)
+    torch.testing.assert_close(unroll(m, 3)(torch.ones(1, 3, 2)), torch.ones(1, 3, 2))
+    assert isinstance(m.y, nn.Parameter)

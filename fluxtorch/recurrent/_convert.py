@@ -40,7 +40,7 @@ def from_torch_lstm(lstm: nn.LSTM) -> LSTM:
         if lstm.bias:
             bias = (lstm.bias_ih_l0.detach() + lstm.bias_hh_l0.detach()).split(hidden)
         else:
-            bias = torch.zeros(4 * hidden, dtype=lstm.weight_ih_l0.dtype, device=lstm.weight_ih_l0.device).split(hidden)
+            bias = lstm.weight_ih_l0.new_zeros(4 * hidden).split(hidden)
         gate = {g: (rows[k].clone(), recur[k].clone(), bias[k].clone()) for k, g in enumerate(_GATES)}
         zero = torch.zeros(hidden, dtype=rows[0].dtype, device=rows[0].device)
         return LSTM(*gate["f"], *gate["i"], *gate["o"], *gate["c"], zero, zero.clone())
@@ -60,8 +60,9 @@ def to_torch_lstm(lstm: LSTM, *, batch_first: bool = True, drop_initial_state: b
     True
     """
     if not isinstance(lstm, LSTM):
+        got = f"{type(lstm).__module__}.{type(lstm).__qualname__}"
         raise TypeError(
-            f"to_torch_lstm expected a fluxtorch LSTM, got {type(lstm).__module__}.{type(lstm).__qualname__}. "
+            f"to_torch_lstm expected a fluxtorch LSTM, got {got}. "
             f"Fix: convert a fluxtorch.LSTM (a torch.nn.LSTM is already one)."
         )
     if not drop_initial_state and (lstm.y.detach().any() or lstm.state.detach().any()):

@@ -22,12 +22,18 @@ from fluxtorch.recurrent._layers import LSTM, Recurrent
 
 
 def check_sequence(cell: Stateful, xs: Tensor, Wx: Tensor) -> None:
-    """``xs`` must be ``(batch, n, in)`` for the cell's input size."""
+    """``xs`` must be ``(batch, n, in)`` for the cell's input size, dtype and device."""
     if xs.dim() != 3 or xs.shape[-1] != Wx.shape[0]:
         raise ValueError(
             f"{cell!r} expected a sequence of shape (batch, n, {Wx.shape[0]}), got shape "
             f"{tuple(xs.shape)}. Fix: give {Wx.shape[0]} features per time step, or build the "
             f"layer as {type(cell).__name__}({xs.shape[-1] if xs.dim() else '?'}, {Wx.shape[1]})."
+        )
+    if xs.dtype != Wx.dtype or xs.device != Wx.device:
+        raise TypeError(
+            f"{cell!r} holds {Wx.dtype} parameters on {Wx.device}, got input of dtype {xs.dtype} on "
+            f"{xs.device}. Fix: convert the data, e.g. x.to({Wx.dtype}), or the model, e.g. "
+            f"model.to({xs.dtype})."
         )
 
 
@@ -42,14 +48,17 @@ def lstm_over_time(cell: LSTM, xs: Tensor) -> Tensor:
     """``(batch, n, in)`` → ``(batch, n, out)``, leaving the last ``y`` and ``state`` in the cell."""
     check_sequence(cell, xs, cell.Wxf)
     batch = tuple(xs.shape[:1])
-    Wx = torch.cat([cell.Wxi, cell.Wxf, cell.Wxc, cell.Wxo], 1)  # (in, 4H), torch's gate order i f g o
-    Wy = torch.cat([cell.Wyi, cell.Wyf, cell.Wyc, cell.Wyo], 1)  # (H, 4H)
-    b = torch.cat([cell.bi, cell.bf, cell.bc, cell.bo])
+    b = torch.cat([cell.bi, cell.bf, cell.bc, cell.bo])  # torch's gate order: i, f, g (our c), o
     y, state = _start(cell, "y", batch), _start(cell, "state", batch)
     if torch.compiler.is_compiling():  # torch.lstm has no compiled kernel on every device: spell it out
+        Wx = torch.cat([cell.Wxi, cell.Wxf, cell.Wxc, cell.Wxo], 1)  # (in, 4H)
+        Wy = torch.cat([cell.Wyi, cell.Wyf, cell.Wyc, cell.Wyo], 1)  # (H, 4H)
         ys, y, state = _lstm_scan(xs @ Wx + b, Wy, y[0], state[0])
     else:
-        ys, y, state = torch.lstm(xs, (y, state), [Wx.t(), Wy.t(), b, torch.zeros_like(b)], True, 1, 0.0, False, False, True)
+        w_ih = torch.cat([cell.Wxi.t(), cell.Wxf.t(), cell.Wxc.t(), cell.Wxo.t()])  # (4H, in)
+        w_hh = torch.cat([cell.Wyi.t(), cell.Wyf.t(), cell.Wyc.t(), cell.Wyo.t()])  # (4H, H)
+        params = [w_ih, w_hh, b, torch.zeros_like(b)]
+        ys, y, state = torch.lstm(xs, (y, state), params, True, 1, 0.0, False, False, True)
     cell.__dict__["y"], cell.__dict__["state"] = y[0], state[0]
     return ys
 
@@ -57,8 +66,8 @@ def lstm_over_time(cell: LSTM, xs: Tensor) -> Tensor:
 def _lstm_scan(gates_x: Tensor, Wy: Tensor, y: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The LSTM equations over time, the input projections of all steps done up front."""
     ys = []
-    for t in range(gates_x.shape[1]):
-        input, forget, candidate, output = (gates_x[:, t] + y @ Wy).chunk(4, -1)
+    for projected in gates_x.unbind(1):
+        input, forget, candidate, output = (projected + y @ Wy).chunk(4, -1)
         state = torch.sigmoid(forget) * state + torch.sigmoid(input) * torch.tanh(candidate)
         y = torch.sigmoid(output) * torch.tanh(state)
         ys.append(y)
@@ -70,9 +79,9 @@ def recurrent_over_time(cell: Recurrent, xs: Tensor) -> Tensor:
     check_sequence(cell, xs, cell.Wxy)
     y = _start(cell, "y", tuple(xs.shape[:1]))
     if torch.compiler.is_compiling():
-        projected, h, ys = xs @ cell.Wxy + cell.by, y[0], []  # all steps' input projections at once
-        for t in range(xs.shape[1]):
-            h = torch.tanh(projected[:, t] + h @ cell.Wyy)
+        h, ys = y[0], []
+        for projected in (xs @ cell.Wxy + cell.by).unbind(1):  # all steps' input projections at once
+            h = torch.tanh(projected + h @ cell.Wyy)
             ys.append(h)
         ys, y = torch.stack(ys, 1), h[None]
     else:
@@ -82,4 +91,7 @@ def recurrent_over_time(cell: Recurrent, xs: Tensor) -> Tensor:
     return ys
 
 
-FUSED: dict[type, Callable[[Stateful, Tensor], Tensor]] = {LSTM: lstm_over_time, Recurrent: recurrent_over_time}
+FUSED: dict[type, Callable[[Stateful, Tensor], Tensor]] = {
+    LSTM: lstm_over_time,
+    Recurrent: recurrent_over_time,
+}

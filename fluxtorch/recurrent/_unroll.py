@@ -6,15 +6,16 @@ it over ``(batch, n, features)``, layer by layer where it can:
 
 * a ``Chain`` runs each layer over the whole sequence in turn;
 * a layer with no state anywhere inside runs once on all steps (time folded into batch);
-* ``LSTM`` and ``Recurrent`` run through torch's fused kernels (``_fused.py``);
-* any other template with state steps its forward ``n`` times;
-* any other model holding recurrent layers (a stateless template such as a
-  bidirectional encoder) is called once on the whole sequence, and each recurrent
-  layer it calls runs over that sequence.
+* any other model is called once on the whole sequence, and each stateful layer it
+  calls (itself, or one inside a stateless template such as a bidirectional encoder)
+  runs over that sequence: ``LSTM`` and ``Recurrent`` through torch's fused kernels
+  (``_fused.py``), ``flip(m)`` as ``m`` on the reversed sequence, and any other
+  template with state by stepping its forward ``n`` times.
 
 Each call sets up a ``Slot`` in every stateful layer (the batch its initial states
-broadcast to, and whether it gets whole sequences or single steps), loads the state
-carried from the previous call, and takes the last state back at the end.
+broadcast to, and whether a call gets the whole sequence or one step), loads the
+state carried from the previous call, and takes the last state back at the end.
+Module hooks (and so ``shapes``/``summary``) see each layer's call on the whole sequence.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 
 from fluxtorch._convert import to_tensor
 from fluxtorch._naming import callable_name
-from fluxtorch._template import Slot, Stateful, _infer_on_call, _require_inferred
+from fluxtorch._template import Slot, Stateful, _require_inferred
 from fluxtorch.debug._notes import annotate
 from fluxtorch.layers._chain import Chain
 from fluxtorch.recurrent._fused import FUSED
@@ -43,23 +44,25 @@ class Flip(nn.Module):
     def __init__(self, model: Callable[..., Any]) -> None:
         super().__init__()
         if not callable(model):
-            raise TypeError(f"flip expected a model (a callable), got {type(model).__name__}. Fix: flip(LSTM(10, 20)).")
+            raise TypeError(
+                f"flip expected a model (a callable), got {type(model).__name__}. Fix: flip(LSTM(10, 20))."
+            )
         self.model = model
 
     def forward(self, x: Any) -> Tensor:
         slot = self.__dict__.get("_slot")
         if slot is not None and slot.over_time is not None:  # inside unroll, given the whole sequence
-            return over_time(self, x)
+            return slot.over_time(self, x)
         if slot is None and isinstance(self.model, Unroll):
-            xs = to_tensor(x, who=repr(self))
+            xs = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
             time = 1 if xs.dim() >= 3 else 0
             ys = self.model(xs.flip(time) if self.model.seq else xs)
             return ys.flip(1 if ys.dim() >= 3 else 0)
         where = "in unroll1 or inside a step of a template with state" if slot is not None else "on its own"
         raise RuntimeError(
-            f"{self!r} runs a whole sequence backwards, so it cannot run one step at a time ({where}). Fix: unroll it "
-            f"(unroll(flip(model), n)), put it in a Chain or a stateless template that you unroll, "
-            f"or flip a sequence model: flip(unroll(model, n))."
+            f"{self!r} runs a whole sequence backwards, so it cannot run one step at a time "
+            f"({where}). Fix: unroll it (unroll(flip(model), n)), put it in a Chain or a "
+            f"stateless template that you unroll, or flip a sequence model: flip(unroll(model, n))."
         )
 
     def __repr__(self) -> str:
@@ -73,13 +76,17 @@ class Unroll(nn.Module):
         super().__init__()
         _check_model(model, "unroll")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"unroll expected a positive number of steps n, got {n!r}. Fix: unroll(model, 50).")
+            raise ValueError(
+                f"unroll expected a positive number of steps n, got {n!r}. Fix: unroll(model, 50)."
+            )
         self.model = model
         self.n, self.stateful, self.seq = n, stateful, seq
         self._carry: tuple[tuple, Carry] | None = None
 
-    def forward(self, x: Any) -> Tensor:
-        xs = to_tensor(x, who=repr(self))
+    def forward(self, x: Any) -> Any:
+        if hasattr(x, "rewrap"):  # a Batch of Seq in gives a Batch of Seq out
+            return x.rewrap(self.forward(x.raw))
+        xs = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
         if self.seq:
             self._check_length(tuple(xs.shape))
         batched = xs.dim() >= (3 if self.seq else 2)
@@ -89,7 +96,7 @@ class Unroll(nn.Module):
         key = (batched, xs.shape[0], xs.device, xs.dtype)
         carried = self._carry[1] if self.stateful and self._carry and self._carry[0] == key else {}
         try:
-            with _Run(self.model, (xs.shape[0],), carried, over_time) as run:
+            with _Run(self.model, (xs.shape[0],), carried, _whole_sequence) as run:
                 ys = over_time(self.model, xs)  # (B, n, out)
         except Exception as err:
             annotate(err, self, child=self.model, x=xs)
@@ -100,9 +107,10 @@ class Unroll(nn.Module):
 
     def _check_length(self, shape: tuple[int, ...]) -> None:
         """A sequence input must be ``(batch, n, features)`` or ``(n, features)``."""
-        if len(shape) >= 2 and shape[-2 if len(shape) == 2 else 1] == self.n:
+        length = shape[1] if len(shape) >= 3 else shape[0] if len(shape) == 2 else None
+        if length == self.n:
             return
-        steps = f"{shape[-2 if len(shape) == 2 else 1]} time steps, not n = {self.n}" if len(shape) >= 2 else "no time dimension"
+        steps = "no time dimension" if length is None else f"{length} time steps, not n = {self.n}"
         raise ValueError(
             f"{self!r} expected a sequence of shape (batch, {self.n}, features) or ({self.n}, "
             f"features), got shape {shape}: {steps}. Fix: cut or pad the sequences to {self.n} "
@@ -139,12 +147,17 @@ class Unroll1(nn.Module):
         self._carry: tuple[tuple, Carry] | None = None
 
     def forward(self, x: Any) -> Any:
-        x = to_tensor(x, who=repr(self))
+        if hasattr(x, "rewrap"):  # a Batch in gives a Batch out
+            return x.rewrap(self.forward(x.raw))
+        x = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
         batch = tuple(x.shape[:1]) if x.dim() >= 2 else ()
         key = (batch, x.device, x.dtype)
         carried = self._carry[1] if self._carry and self._carry[0] == key else {}
+        run = _Run(self.model, batch, carried, None)
+        if run.nested:  # inside a template that unroll steps: its state steps with it
+            return self.model(x)
         try:
-            with _Run(self.model, batch, carried, None) as run:
+            with run:
                 y = self.model(x)
         except Exception as err:
             annotate(err, self, child=self.model, x=x)
@@ -222,8 +235,6 @@ def flip(model: Callable[..., Any]) -> Flip:
 
 def over_time(model: Callable[..., Any], xs: Tensor) -> Tensor:
     """Run a step model over a whole sequence ``xs`` ``(batch, n, ...)`` → ``(batch, n, ...)``."""
-    if isinstance(model, Flip):
-        return over_time(model.model, xs.flip(1)).flip(1)
     if isinstance(model, Chain):
         for i, layer in enumerate(model._layers):
             try:
@@ -234,14 +245,16 @@ def over_time(model: Callable[..., Any], xs: Tensor) -> Tensor:
         return xs
     if not _is_recurrent(model):
         return _fold(model, xs)
-    if isinstance(model, Stateful):
-        if model.__dict__.get("_pending"):
-            _infer_on_call(model, (xs[:, 0],))
-        fused = FUSED.get(type(model))
-        if fused is not None and not (model._forward_hooks or model._forward_pre_hooks):
-            return fused(model, xs)
-        return _step_through(model, xs)
-    return _whole(model, xs)
+    with _mode(model, _whole_sequence):  # each stateful layer called inside gets the whole sequence
+        return model(xs)
+
+
+def _whole_sequence(layer: Stateful | Flip, xs: Tensor) -> Tensor:
+    """What a stateful layer (or ``flip``) does when called on a whole sequence during ``unroll``."""
+    if isinstance(layer, Flip):
+        return over_time(layer.model, xs.flip(1)).flip(1)
+    fused = FUSED.get(type(layer))
+    return fused(layer, xs) if fused is not None else _step_through(layer, xs)
 
 
 def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
@@ -264,22 +277,16 @@ def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
 
 
 def _step_through(model: Stateful, xs: Tensor) -> Tensor:
-    """A template with state: its forward, once per step."""
+    """A template with state: its forward, once per step (hooks saw the call on the whole sequence)."""
     ys = []
     with _mode(model, None):
-        for t in range(xs.shape[1]):
+        for t, x in enumerate(xs.unbind(1)):  # unbind: its backward is one stack, not n full-size slices
             try:
-                ys.append(model(xs[:, t]))
+                ys.append(model.forward(x))
             except Exception as err:
-                err.add_note(f"unroll was at step {t} of {xs.shape[1]} (counting from 0) of input {tuple(xs.shape)}.")
+                err.add_note(f"unroll was at step {t} (from 0) of {xs.shape[1]}, input {tuple(xs.shape)}.")
                 raise
     return torch.stack(ys, 1)
-
-
-def _whole(model: nn.Module, xs: Tensor) -> Tensor:
-    """A model holding recurrent layers: called once on the sequence, each layer runs over it."""
-    with _mode(model, over_time):
-        return model(xs)
 
 
 def _is_recurrent(model: Any) -> bool:
@@ -306,19 +313,28 @@ class _mode:
 class _Run:
     """One call of a recurrence driver: slots in, carried state in; last state out (detached)."""
 
-    def __init__(self, model: Any, batch: tuple[int, ...], carried: Carry, runner: Callable[..., Tensor] | None):
+    def __init__(
+        self, model: Any, batch: tuple[int, ...], carried: Carry, runner: Callable[..., Tensor] | None
+    ) -> None:
         self.batch, self.carried, self.runner = batch, carried, runner
         modules = model.named_modules() if isinstance(model, nn.Module) else ()
         self.members = [(name, m) for name, m in modules if isinstance(m, (Stateful, Flip))]
         self.last: Carry = {}
 
+    @property
+    def nested(self) -> bool:
+        """Whether an enclosing run already drives these layers (``unroll1`` inside an unrolled template)."""
+        return bool(self.members) and all("_slot" in m.__dict__ for _, m in self.members)
+
     def __enter__(self) -> _Run:
-        for name, m in self.members:
+        for _, m in self.members:
             if "_slot" in m.__dict__:
                 raise RuntimeError(
-                    f"{m!r} is already running in another unroll; a layer can take part in one "
-                    f"run at a time. Fix: give each unrolled model its own layers."
+                    f"{m!r} is already running in an enclosing unroll, so it cannot start a run of "
+                    f"its own. Fix: call the step model itself inside the unrolled template (its "
+                    f"state steps along with it), or give the inner unroll its own layers."
                 )
+        for name, m in self.members:
             m.__dict__["_slot"] = Slot(self.batch, self.runner)
             m.__dict__.update(self.carried.get(name, {}))
         return self

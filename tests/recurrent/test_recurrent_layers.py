@@ -162,3 +162,8 @@ def test_wrong_feature_count_names_the_layer_and_the_fix(cell, path: str) -> Non
     with pytest.raises(ValueError, match=rf"{name}\(3 => 4\) expected .*{name}\(5, 4\)") as info:
         unroll(cell(3, 4), 6)(torch.randn(2, 6, 5))
     assert "(2, 6, 5)" in "\n".join([str(info.value), *getattr(info.value, "__notes__", [])])
+
+
+def test_wrong_dtype_names_the_layer_and_the_fix() -> None:
+    with pytest.raises(TypeError, match=r"LSTM\(3 => 4\) holds torch.float64 parameters .* got input of dtype torch.float32"):
+        unroll(LSTM(3, 4).double(), 2)(torch.randn(1, 2, 3))

@@ -18,7 +18,8 @@ def lstm_from(reference: nn.LSTM) -> LSTM:
     U = reference.weight_hh_l0.detach().t().split(H, 1)
     b = (reference.bias_ih_l0 + reference.bias_hh_l0).detach().split(H)
     i, f, g, o = range(4)
-    return LSTM(W[f], U[f], b[f], W[i], U[i], b[i], W[o], U[o], b[o], W[g], U[g], b[g], torch.zeros(H), torch.zeros(H))
+    gates = [t for k in (f, i, o, g) for t in (W[k], U[k], b[k])]  # the seed's order: forget, input, output, c
+    return LSTM(*gates, torch.zeros(H), torch.zeros(H))
 
 
 @settings(max_examples=6, deadline=None)
@@ -44,6 +45,16 @@ def test_two_stateful_calls_on_halves_equal_one_call_on_the_whole(cell, path: st
     whole = unroll(step, 8)(xs)
     halves = unroll(step, 4)
     torch.testing.assert_close(torch.cat([halves(xs[:, :4]), halves(xs[:, 4:])], 1), whole)
+
+
+@settings(max_examples=4, deadline=None)
+@given(n=st.sampled_from([1, 2, 3, 6]), batch=st.integers(1, 3))
+def test_consecutive_pieces_give_what_the_whole_sequence_gives(n: int, batch: int) -> None:
+    step = Chain(LSTM(3, 4), GatedRecurrent(4, 2))
+    xs = torch.randn(batch, 6, 3)
+    pieces = unroll(step, n)
+    outputs = [pieces(xs[:, t : t + n]) for t in range(0, 6, n)]
+    torch.testing.assert_close(torch.cat(outputs, 1), unroll(step, 6)(xs))
 
 
 def test_the_carried_state_is_detached(path: str) -> None:
@@ -151,14 +162,34 @@ def test_errors_inside_a_chain_name_the_layer_and_the_folded_shape() -> None:
     assert "Unroll.model[1]" in notes and "(2, 6, 4) became (12, 4)" in notes
 
 
-def test_seq_like_inputs_with_a_raw_tensor_are_accepted() -> None:
-    class Seqs:  # what fluxtorch.dims' Batch of Seq looks like to unroll: a .raw tensor
+class Stacked:
+    """What fluxtorch.dims' Batch / Seq look like to unroll: a ``.raw`` tensor and ``rewrap``."""
+
+    def __init__(self, raw: Tensor) -> None:
+        self.raw = raw
+
+    def rewrap(self, raw: Tensor) -> "Stacked":
+        return Stacked(raw)
+
+
+def test_a_batch_of_seq_in_gives_a_batch_of_seq_out() -> None:
+    xs = torch.randn(2, 4, 3)
+    model = unroll(LSTM(3, 5), 4, stateful=False)
+    out = model(Stacked(xs))
+    assert isinstance(out, Stacked)
+    torch.testing.assert_close(out.raw, model(xs))
+    step = unroll1(model.model)
+    assert isinstance(step(Stacked(xs[:, 0])), Stacked)
+
+
+def test_raw_tensor_holders_are_unwrapped() -> None:
+    class Raw:
         def __init__(self, raw: Tensor) -> None:
             self.raw = raw
 
     xs = torch.randn(2, 4, 3)
     model = unroll(LSTM(3, 5), 4, stateful=False)
-    torch.testing.assert_close(model(Seqs(xs)), model(xs))
+    torch.testing.assert_close(model(Raw(xs)), model(xs))
 
 
 def test_torch_save_round_trip_keeps_weights_and_carried_state(tmp_path) -> None:
@@ -270,3 +301,38 @@ def test_a_stateless_template_holding_recurrent_layers_needs_the_whole_sequence(
     assert isinstance(unroll(Encoder(LSTM(2, 3), flip(LSTM(2, 3))), 4), Unroll)
     with pytest.raises(RuntimeError, match=r"flip\(LSTM\(2 => 3\)\) runs a whole sequence backwards"):
         unroll1(Encoder(LSTM(2, 3), flip(LSTM(2, 3))))(torch.randn(1, 2))
+
+
+def test_unroll1_inside_an_unrolled_template_steps_with_it_as_in_the_seed() -> None:
+    plain = Decoder(Affine(4 + 6, 1), LSTM(6 + 3, 4), Affine(4, 3), torch.zeros(4), torch.zeros(3))
+    seed_style = Decoder(plain.attend, unroll1(plain.recur), plain.out, plain.state, plain.y)
+    annotations = torch.randn(2, 5, 6)
+    expected = unroll(plain, 4, seq=False)(annotations)
+    torch.testing.assert_close(unroll(seed_style, 4, seq=False)(annotations), expected)
+    assert seed_style.recur._carry is None  # the enclosing unroll carried the state
+
+
+def test_a_layer_cannot_run_in_two_unrolls_at_once() -> None:
+    lstm = LSTM(3, 3)
+    inner = unroll(lstm, 2)
+
+    @net
+    class Nested:
+        step: Model
+        y: State
+
+        def forward(self, x):
+            self.y = self.step(x[:, None].expand(-1, 2, -1))[:, -1]
+            return self.y
+
+    with pytest.raises(RuntimeError, match=r"LSTM\(3 => 3\) is already running in an enclosing unroll"):
+        unroll(Nested(inner, torch.zeros(3)), 2)(torch.randn(1, 2, 3))
+
+
+def test_hooks_see_each_recurrent_layer_called_once_on_the_whole_sequence(path: str) -> None:
+    step = Chain(LSTM(3, 4), GatedRecurrent(4, 2), Affine(2, 1))
+    seen = []
+    for layer in step:
+        layer.register_forward_hook(lambda m, args, out: seen.append((type(m).__name__, tuple(out.shape))))
+    unroll(step, 5)(torch.randn(2, 5, 3))
+    assert seen == [("LSTM", (2, 5, 4)), ("GatedRecurrent", (2, 5, 2)), ("Affine", (10, 1))]
