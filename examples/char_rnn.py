@@ -69,7 +69,7 @@ def sample(step: torch.nn.Module, alphabet: list[str], n: int, temperature: floa
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    p = parser(__doc__.splitlines()[0], epochs=3, plot="char_rnn.png")
+    p = parser(__doc__.splitlines()[0], epochs=5, plot="char_rnn.png")
     p.add_argument("--text", help="a UTF-8 text file to learn (default: Python standard library source)")
     p.add_argument("--chars", type=int, default=200_000, help="use at most this many characters (default 200,000)")
     p.add_argument("--hidden", type=int, default=256, help="LSTM size (default 256)")

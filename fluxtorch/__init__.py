@@ -29,12 +29,12 @@ __all__ = [
     "annotate", "concat", "flatten", "flip", "from_torch_lstm", "glorot_uniform", "initn", "net", "relu",
     "sigmoid", "softmax", "to_torch_lstm", "unroll", "unroll1",
     "tanh", "to_tensor", "σ",
-    # training and data
-    "History", "NonFiniteLossError", "Progress", "StopTraining", "accuracy", "batches", "chunk", "crossentropy",
-    "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch", "partition",
-    "read_idx", "sequences", "stop", "throttle", "train",
     "Batch", "Seq", "batchone", "collate", "map", "outputsize", "rawbatch", "shapes", "summary",
     "tobatch", "unbatchone",
+    # training and data
+    "History", "NonFiniteLossError", "Progress", "StopTraining", "accuracy", "batches", "chunk",
+    "crossentropy", "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch",
+    "partition", "read_idx", "sequences", "stop", "throttle", "train",
 ]
 
 # Storing models and backends (sections 6 and 7 of the spec).

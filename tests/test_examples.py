@@ -2,7 +2,6 @@
 
 import gzip
 import importlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +142,6 @@ def test_translation_model_attends_both_ways(examples) -> None:
 
 def test_translation_learns_short_phrases(examples, capsys) -> None:
     translation = examples("translation")
-    result = translation.main(["--length", "3", "--hidden", "32", "--steps", "40", "--epochs", "6", "--target", "0.9",
+    result = translation.main(["--length", "3", "--hidden", "32", "--steps", "40", "--epochs", "10", "--target", "0.9",
                                "--plot", "/dev/null", "--device", "cpu", "--no-progress"])
     assert result["accuracy"] >= 0.9

@@ -1,14 +1,16 @@
 """train, the losses, accuracy and throttle, checked against hand-written PyTorch."""
 
 import copy
+import io
 import math
+import sys
+import time
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-import fluxtorch
 from fluxtorch import (
     Affine, Chain, Input, NonFiniteLossError, Progress, accuracy, crossentropy, logitcrossentropy,
     logloss, mse, onehotbatch, relu, softmax, throttle, train,
@@ -217,7 +219,7 @@ def test_throttle_checks_its_arguments() -> None:
 
 def test_train_throttles_callbacks_and_calls_them_at_each_epoch_end(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
-    monkeypatch.setattr(fluxtorch.training.time, "monotonic", clock)
+    monkeypatch.setattr(time, "monotonic", clock)  # the clock throttle reads by default
     data = line_data(10)
 
     class Ticking:  # every step takes one simulated second
@@ -350,3 +352,38 @@ def test_stop_from_a_callback_ends_training_and_returns_the_history() -> None:
     assert len(history) == 10 and len(history.epochs) == 2  # the stopped epoch's mean is left out
     with pytest.raises(StopTraining):
         stop()
+
+
+@pytest.mark.parametrize("one_shot", [False, True])
+def test_sizes_are_inferred_from_the_first_batch(one_shot: bool) -> None:
+    model = Chain(Affine(8), relu, Affine(1))  # no Input: sizes come from the data
+    data = line_data(3)
+    history = train(model, iter(data) if one_shot else data, opt=torch.optim.Adam, lr=0.02, epochs=2, progress=False)
+    assert len(history) == 6 and model[0].W.shape == (3, 8)
+
+
+def test_train_and_losses_take_batch_and_seq() -> None:
+    from fluxtorch import Batch
+
+    data = [(Batch(x), Batch(y)) for x, y in line_data(3)]
+    model = Affine(3, 1)
+    history = train(model, data, epochs=5, progress=False)
+    assert history[-1] < history[0]
+    p = Batch(torch.softmax(torch.randn(4, 3), -1))
+    assert torch.equal(logloss(p, Batch(torch.eye(3)[[0, 1, 2, 0]])), logloss(p.raw, torch.tensor([0, 1, 2, 0])))
+    identity = Affine(torch.eye(3), torch.zeros(3))
+    assert accuracy(identity, (Batch(torch.eye(3)), Batch(torch.eye(3)))) == 1.0
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_shows_loss_and_speed(monkeypatch: pytest.MonkeyPatch) -> None:
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    train(Affine(3, 1), line_data(4), epochs=2, progress=True)
+    shown = screen.getvalue()
+    assert "epoch 1/2" in shown and "epoch 2/2" in shown and "4/4" in shown
+    assert "loss=" in shown and "samples/s" in shown
