@@ -24,10 +24,10 @@ from fluxtorch.training import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Affine", "AvgPool", "Chain", "Conv2D", "GatedRecurrent", "Input", "LSTM", "MaxPool", "Model",
-    "Parallel", "Param", "Recurrent", "Reshape", "SkipConnection", "State", "Template", "UninferredError",
-    "annotate", "concat", "flatten", "flip", "from_torch_lstm", "glorot_uniform", "initn", "net", "relu",
-    "sigmoid", "softmax", "to_torch_lstm", "unroll", "unroll1",
+    "Affine", "AvgPool", "Chain", "Conv2D", "Input", "MaxPool", "Model", "Parallel", "Param",
+    "Reshape", "SkipConnection", "State", "Template", "UninferredError",
+    "LSTM", "GatedRecurrent", "Recurrent", "flip", "from_torch_lstm", "to_torch_lstm", "unroll", "unroll1",
+    "annotate", "concat", "flatten", "glorot_uniform", "initn", "net", "relu", "sigmoid", "softmax",
     "tanh", "to_tensor", "σ",
     "Batch", "Seq", "batchone", "collate", "map", "outputsize", "rawbatch", "shapes", "summary",
     "tobatch", "unbatchone",
@@ -38,9 +38,8 @@ __all__ = [
 ]
 
 # Storing models and backends (sections 6 and 7 of the spec).
-from fluxtorch.storage import LoadError, load, load_weights, register, save, save_weights  # noqa: E402
+from fluxtorch.backend import ExportError, OnnxModel, cpu, gpu, onnx  # noqa: E402
+from fluxtorch.storage import LoadError, SaveError, load, load_weights, register, save, save_weights  # noqa: E402
 
-__all__ += ["LoadError", "load", "load_weights", "register", "save", "save_weights"]
-from fluxtorch.backend import OnnxModel, cpu, gpu, onnx  # noqa: E402
-
-__all__ += ["OnnxModel", "cpu", "gpu", "onnx"]
+__all__ += ["ExportError", "LoadError", "OnnxModel", "SaveError", "cpu", "gpu", "load", "load_weights", "onnx",
+            "register", "save", "save_weights"]

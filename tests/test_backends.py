@@ -59,6 +59,13 @@ def test_cpu_moves_nested_data_keeping_container_types() -> None:
     assert cpu(model) is model
 
 
+def test_cpu_moves_batches_and_sequences() -> None:
+    xs = fluxtorch.Batch([fluxtorch.Seq([[1.0, 2.0], [3.0, 4.0]]), fluxtorch.Seq([[5.0, 6.0], [7.0, 8.0]])])
+    moved = cpu((xs, [fluxtorch.Seq([[1.0]])]))
+    assert type(moved[0]) is fluxtorch.Batch and type(moved[1][0]) is fluxtorch.Seq
+    assert torch.equal(fluxtorch.rawbatch(moved[0]), fluxtorch.rawbatch(xs))
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
 def test_gpu_without_cuda_returns_its_input_and_says_so_once(caplog, monkeypatch) -> None:
     monkeypatch.setattr(_device, "_said_no_cuda", False)
@@ -76,6 +83,8 @@ def test_gpu_moves_models_and_nested_data() -> None:
     assert all(p.is_cuda for p in model.parameters())
     x, (y, batch) = gpu((torch.rand(5, 784), [torch.rand(5, 10), Carrier(torch.ones(3))]))
     assert x.is_cuda and y.is_cuda and batch.raw.is_cuda
+    xs = gpu(fluxtorch.Batch([fluxtorch.Seq([[1.0, 2.0]]), fluxtorch.Seq([[3.0, 4.0]])]))
+    assert type(xs) is fluxtorch.Batch and fluxtorch.rawbatch(xs).is_cuda
     assert gpu(np.ones((2, 3))).is_cuda
     out = model(x)
     assert out.is_cuda
@@ -156,12 +165,57 @@ def data_dependent(x):
 
 def test_onnx_names_the_layer_that_cannot_export() -> None:
     model = Chain(Affine(4, 3), TLP(Affine(3, 3), Chain(Affine(3, 3), data_dependent)), softmax)
-    with pytest.raises(TypeError, match=r"onnx cannot export Chain\[1\]\.second\[1\], data_dependent: .*data-dependent.*Fix"):
+    where = r"onnx cannot export Chain\[1\]\.second\[1\], data_dependent: .*data-dependent.*Fix"
+    with pytest.raises(fluxtorch.ExportError, match=where) as info:
         onnx(model, torch.rand(2, 4))
+    assert isinstance(info.value, TypeError) and isinstance(info.value, RuntimeError)
 
 
-def test_onnx_unrolled_recurrent_model() -> None:
-    model = fluxtorch.unroll(Chain(fluxtorch.Recurrent(3, 4), Affine(4, 2)), 3, stateful=False)
+def test_onnx_unrolled_recurrent_model_starts_each_call_afresh() -> None:
+    model = fluxtorch.unroll(Chain(fluxtorch.Recurrent(3, 4), Affine(4, 2)), 3)
+    x, carried = torch.rand(5, 3, 3), torch.rand(5, 3, 3)
+    model(carried)  # the model now carries a state, which export must neither bake in nor change
+    after_carried = model(x)
+    model.reset()
+    model(carried)
     runtime = onnx(model, torch.rand(2, 3, 3))
-    x = torch.rand(5, 3, 3)
-    assert close(runtime(x), model(x))
+    assert model.stateful and torch.equal(model(x), after_carried)
+    stateless = fluxtorch.unroll(model.model, 3, stateful=False)
+    assert close(runtime(x), stateless(x))
+
+
+# Native integration both ways ---------------------------------------------------------------------
+
+def test_fluxtorch_models_drop_into_pytorch_code() -> None:
+    model = torch.nn.Sequential(Affine(3, 4), torch.nn.ReLU(), Chain(Affine(4, 2), softmax))
+    assert [k for k, _ in model.named_parameters()] == ["0.W", "0.b", "2.0.W", "2.0.b"]
+    x = torch.rand(5, 3)
+    params = {k: torch.zeros_like(v) for k, v in model.named_parameters()}
+    assert torch.allclose(torch.func.functional_call(model, params, (x,)), torch.full((5, 2), 0.5))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model[0].W.detach().clone()
+    model(x)[:, 0].sum().backward()
+    optimizer.step()
+    assert not torch.equal(model[0].W, before)
+
+
+def test_torch_modules_drop_into_chains_and_templates() -> None:
+    linear, norm = torch.nn.Linear(3, 4), torch.nn.LayerNorm(4)
+    model = TLP(Chain(linear, norm), torch.nn.Linear(4, 2))
+    assert {id(p) for p in model.parameters()} >= {id(linear.weight), id(norm.bias)}
+    x = torch.rand(5, 3)
+    expected = torch.softmax(model.second(torch.sigmoid(norm(linear(x)))), dim=-1)
+    assert torch.equal(model(x), expected)
+    model(x).sum().backward()
+    assert linear.weight.grad is not None
+
+
+def test_onnx_from_one_data_point_as_in_flux() -> None:
+    model = Chain(Affine(10, 5), relu, Affine(5, 2))
+    runtime = onnx(model, torch.rand(10))  # Flux's mxnet(model)(rand(10)), with batches too
+    x = torch.rand(10)
+    assert runtime(x).shape == (2,) and close(runtime(x), model(x))
+    xs = torch.rand(4, 10)
+    assert close(runtime(xs), model(xs))
+    summed = onnx(Chain(torch.exp, torch.sum, torch.log), torch.tensor([1.0, 2.0, 3.0]))  # not batch-aware
+    assert close(summed([1, 2, 3]), torch.tensor(3.4076059644))

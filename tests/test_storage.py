@@ -43,6 +43,20 @@ class Scaled:
         return self.act(x @ self.W) * self.scale
 
 
+@net
+class Configured:
+    W: Param
+    shape: tuple = (1, 2)
+    names: list = None
+    options: dict = None
+    eps: float = float("inf")
+    dtype: torch.dtype = torch.float64
+    extra: object = None
+
+    def forward(self, x):
+        return (x @ self.W).to(self.dtype) * min(self.eps, 3.0)
+
+
 def swish(x):
     return x * torch.sigmoid(x)
 
@@ -97,6 +111,17 @@ def test_templates_functions_and_torch_layers_round_trip(tmp_path: Path) -> None
     assert loaded[1].scale == 0.5 and loaded[1].act is F.gelu and loaded[3] is swish
     assert same_outputs(model, loaded, torch.randn(7, 6))
     assert loaded.head is loaded["head"]
+
+
+def test_template_settings_round_trip_with_their_types(tmp_path: Path) -> None:
+    model = Configured(torch.randn(3, 2), (4, (5,)), ["a", 1.5], {"k": None, "n": [True]}, float("nan"), torch.float16)
+    save(model, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert loaded.shape == (4, (5,)) and loaded.names == ["a", 1.5] and loaded.options == {"k": None, "n": [True]}
+    assert loaded.eps != loaded.eps and loaded.dtype is torch.float16  # nan stays nan
+    with pytest.raises(fluxtorch.SaveError, match=r"Configured\.extra: it holds a object"):
+        save(Configured(torch.randn(3, 2), extra=object()), tmp_path / "other.safetensors")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
 
 def test_dtypes_buffers_and_lstm_round_trip(tmp_path: Path) -> None:
@@ -200,13 +225,12 @@ def test_property_every_round_trip_is_bit_identical(tmp_path: Path, data) -> Non
 
 
 def layers_for_shape_of(model: Chain) -> Chain:
-    """A new model of the same architecture with other weights (through save/load's own rebuild)."""
-    copy = Chain(*[
+    """A new model of the same architecture with fresh weights, built in code."""
+    return Chain(*[
         Affine(layer.W.shape[0], layer.W.shape[1]) if isinstance(layer, Affine) else
         Conv2D(layer.W.shape[1], layer.W.shape[0], 3) if isinstance(layer, Conv2D) else layer
         for layer in model
     ])
-    return copy
 
 
 # torch.save -------------------------------------------------------------------------------------
@@ -230,7 +254,8 @@ def test_state_dict_round_trip() -> None:
 # What save refuses -----------------------------------------------------------------------------
 
 def test_lambda_is_refused_naming_the_layer(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match=r"Chain\[2\].*lambda.*register"):
+    assert issubclass(fluxtorch.SaveError, TypeError) and issubclass(fluxtorch.SaveError, ValueError)
+    with pytest.raises(fluxtorch.SaveError, match=r"Chain\[2\].*lambda.*register"):
         save(Chain(Affine(2, 3), relu, lambda x: x * 2), tmp_path / "m.safetensors")
     with pytest.raises(TypeError, match=r"TLP\.second\[1\].*lambda"):
         save(TLP(Affine(2, 3), Chain(Affine(3, 2), lambda x: x)), tmp_path / "m.safetensors")
@@ -294,14 +319,12 @@ def test_fault_mid_save_leaves_old_file_intact(tmp_path: Path, monkeypatch: pyte
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    if where == "write":
-        real = _format.write_tensors
+    if where == "write":  # the new file is half written when the write fails
 
         def half_then_fail(file, tensors, metadata):
             file.write(b"\0" * 64)
             boom()
 
-        monkeypatch.setattr(_format, "write_tensors", real)
         monkeypatch.setattr("fluxtorch.storage.write_tensors", half_then_fail)
     else:
         monkeypatch.setattr(f"fluxtorch.storage._atomic.os.{where}", boom)
@@ -477,3 +500,42 @@ def test_anonymous_template_with_a_lambda_is_refused(tmp_path: Path) -> None:
     d = Affine(3, 2)
     with pytest.raises(TypeError, match=r"Chain\[0\]\.fn.*lambda"):
         save(Chain(net(lambda x: x @ d.W + d.b), relu), tmp_path / "m.safetensors")
+
+
+def test_weights_need_a_module(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="save_weights expected a model with weights.*save\\(model, path\\)"):
+        save_weights(torch.exp, tmp_path / "w.safetensors")
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "absent.safetensors")
+
+
+def test_template_saved_by_a_script_loads_where_it_is_imported(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    write_raw(path, {"fluxtorch.format": "1", "fluxtorch.architecture": (
+        '{"template": "__main__.Configured", "fields": [["W", {"param": "W", "grad": true}], '
+        '["shape", 1], ["names", null], ["options", null], ["eps", 1.0], ["dtype", {"dtype": "float32"}], '
+        '["extra", null]]}'
+    )}, {"W": torch.ones(2, 2)})
+    loaded = load(path)
+    assert type(loaded) is Configured and torch.equal(loaded.W, torch.ones(2, 2))
+
+
+def test_container_agrees_with_the_safetensors_library_for_every_dtype(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    tensors = {str(dtype): torch.randn(2, 3).to(dtype) for dtype in _format._DTYPES.values()}
+    tensors["scalar"], tensors["empty"] = torch.tensor(3.0), torch.zeros(0, 4)
+    with open(tmp_path / "ours.safetensors", "wb") as file:
+        _format.write_tensors(file, tensors, {"note": "hi"})
+    save_file(tensors, tmp_path / "theirs.safetensors")
+    bits = lambda t: (t.shape, t.dtype, t.reshape(-1).view(torch.uint8).tolist())  # noqa: E731 - NaN-proof
+    for name, read in [("ours", load_file(tmp_path / "ours.safetensors")),
+                       ("theirs", _format.read_tensors(tmp_path / "theirs.safetensors")[1])]:
+        assert {k: bits(v) for k, v in read.items()} == {k: bits(v) for k, v in tensors.items()}, name
+
+
+def test_a_compiled_model_is_saved_as_the_model_it_compiles(tmp_path: Path) -> None:
+    model = mlp()
+    save(torch.compile(model, backend="eager"), tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert repr(loaded) == repr(model) and same_outputs(model, loaded, torch.randn(2, 784))

@@ -25,6 +25,14 @@ _NUMPY = {
 }
 
 
+class ExportError(TypeError, RuntimeError):
+    """A layer that cannot be exported to ONNX; the exporter's own error is its ``__cause__``.
+
+    A ``TypeError`` (the layer is of a kind a graph cannot hold) and a ``RuntimeError``
+    (what torch's exporter raises), so code catching either works.
+    """
+
+
 class OnnxModel:
     """A model run by ONNX Runtime: tensors, lists or arrays in, tensors out.
 
@@ -90,9 +98,10 @@ def onnx(
 ) -> OnnxModel:
     """``model`` converted to ONNX and run by ONNX Runtime; call the result like ``model``.
 
-    ``example`` is an input (or a tuple of inputs) of the shape the model takes; with
-    ``dynamic_batch`` the first dimension may change from call to call.  ``path`` also
-    writes the ``.onnx`` file.  A layer that cannot be exported is named in a
+    ``example`` is an input (or a tuple of inputs) of the shape the model takes, a batch
+    or one data point; with ``dynamic_batch`` the batch size may change from call to call.  ``path`` also
+    writes the ``.onnx`` file.  Recurrent models run each call from their initial state,
+    as ``unroll(..., stateful=False)`` does.  A layer that cannot be exported is named in a
     ``TypeError`` (e.g. ``Chain[2]``).
 
     >>> model = Chain(Input(4), Affine(3), relu, Affine(2), softmax)
@@ -104,21 +113,36 @@ def onnx(
     examples = tuple(to_tensor(x) for x in (example if isinstance(example, tuple) else (example,)))
     module = model if isinstance(model, nn.Module) else _AsModule(model)
     with _evaluating(module), torch.no_grad():
-        module(*examples)  # a model that fails on its example fails here, with fluxtorch's notes
+        expected = module(*examples)  # a model that fails on its example fails here, with fluxtorch's notes
+        if dynamic_batch and _takes_batches(module, examples, expected):
+            examples = tuple(x.unsqueeze(0) for x in examples)  # one data point: export for batches
         try:
             onnx_bytes = _export(module, examples, dynamic_batch)
         except Exception as err:  # noqa: BLE001 - reported with the layer that caused it
             where, layer, cause = _culprit(module, examples, type(model).__name__, err)
-            raise TypeError(
+            raise ExportError(
                 f"onnx cannot export {where}, {callable_name(layer)}: {_first_line(cause)}. Fix: write "
-                f"that layer with torch operations that torch.export can trace (no data-dependent "
-                f"Python control flow, no conversion to NumPy or Python numbers), or leave it out of "
-                f"the exported model."
+                f"that layer with torch operations that torch.export can trace (no Python control "
+                f"flow on tensor values, no .item()), or leave it out of the exported model."
             ) from err
     runtime = OnnxModel(onnx_bytes, callable_name(model).split("  #")[0])
     if path is not None:
         runtime.save(path)
     return runtime
+
+
+def _takes_batches(module: nn.Module, examples: tuple[Tensor, ...], expected: Any) -> bool:
+    """Whether a model given one 1-D data point also maps a batch of it to the batched result."""
+    if not all(x.dim() == 1 for x in examples) or not isinstance(expected, Tensor):
+        return False
+    try:
+        batched = module(*(x.unsqueeze(0) for x in examples))
+    except Exception:  # noqa: BLE001 - a model that only takes single points is exported as it is
+        return False
+    return (
+        isinstance(batched, Tensor) and batched.shape == (1, *expected.shape)
+        and torch.allclose(batched[0], expected, atol=1e-6, equal_nan=True)
+    )
 
 
 class _AsModule(nn.Module):
@@ -148,14 +172,24 @@ def _export(module: nn.Module, examples: tuple[Tensor, ...], dynamic_batch: bool
 
 @contextlib.contextmanager
 def _evaluating(module: nn.Module) -> Iterator[None]:
-    """Export in eval mode (what inference runs), restoring each layer's mode afterwards."""
+    """Export in eval mode and stateless, restoring each layer's mode afterwards.
+
+    An ONNX graph cannot carry state from one call to the next, so stateful layers
+    (``unroll(...)``) are traced as with ``stateful=False``: from the initial state, and
+    without touching the state they carry.
+    """
     modes = [(m, m.training) for m in module.modules()]
+    stateful = [m for m in module.modules() if getattr(m, "stateful", None) is True and hasattr(m, "reset")]
     module.eval()
+    for m in stateful:
+        m.stateful = False
     try:
         yield
     finally:
         for m, training in modes:
             m.training = training
+        for m in stateful:
+            m.stateful = True
 
 
 def _culprit(layer: Any, xs: tuple, path: str, err: Exception) -> tuple[str, Any, Exception]:

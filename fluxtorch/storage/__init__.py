@@ -18,9 +18,9 @@ from torch import Tensor, nn
 from fluxtorch._template import _require_inferred
 from fluxtorch.storage._atomic import atomic_write
 from fluxtorch.storage._describe import describe
-from fluxtorch.storage._format import DIGEST_KEY, LoadError, read_tensors, write_tensors
+from fluxtorch.storage._format import DIGEST_KEY, LoadError, SaveError, read_tensors, write_tensors
 from fluxtorch.storage._names import register
-from fluxtorch.storage._rebuild import Unreadable, rebuild
+from fluxtorch.storage._rebuild import rebuild
 
 FORMAT = 1  # the version of the architecture description this fluxtorch writes and reads
 _ARCHITECTURE, _VERSION = "fluxtorch.architecture", "fluxtorch.format"
@@ -30,15 +30,15 @@ def save(model: Any, path: str | os.PathLike) -> None:
     """Write ``model`` (architecture and weights) to ``path``, atomically.
 
     Everything is checked before the file is touched: a lambda, a local function or an
-    unknown class is refused with a ``TypeError`` naming the layer (e.g. ``Chain[2]``),
+    unknown class is refused with a ``SaveError`` (a ``TypeError``) naming the layer (e.g. ``Chain[2]``),
     and a failed save leaves an existing file as it was.
 
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.safetensors"
-    >>> model = Chain(Input(3), Affine(2), softmax)
-    >>> save(model, path)
-    >>> x = torch.rand(4, 3)
-    >>> torch.equal(load(path)(x), model(x))
+    >>> import tempfile
+    >>> model, x = Chain(Input(3), Affine(2), softmax), torch.rand(4, 3)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save(model, f"{folder}/model.safetensors")
+    ...     loaded = load(f"{folder}/model.safetensors")
+    >>> torch.equal(loaded(x), model(x))
     True
     """
     if isinstance(model, nn.Module):
@@ -52,12 +52,13 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
     """The model saved at ``path`` (on ``device`` when given), without unpickling anything.
 
     Raises ``LoadError`` (a ``ValueError``) naming the file when it is truncated,
-    corrupted, foreign (a pickle, a ``torch.save`` archive, weights alone) or newer.
+    corrupted, foreign (a pickle, a ``torch.save`` archive, weights alone) or newer;
+    a missing file raises ``FileNotFoundError`` as ``open`` does.
 
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tlp.safetensors"
-    >>> save(Chain(Affine(4, 3), relu), path)
-    >>> load(path)
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save(Chain(Affine(4, 3), relu), f"{folder}/model.safetensors")
+    ...     load(f"{folder}/model.safetensors")
     Chain(Affine(4 => 3), relu)  # 15 parameters
     """
     metadata, tensors = read_tensors(path, expect=lambda metadata: _check_version(path, metadata))
@@ -104,11 +105,11 @@ def _check_version(path: str | os.PathLike, metadata: dict[str, str]) -> None:
 def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
     """Write ``model.state_dict()`` to ``path`` as a plain safetensors file, atomically.
 
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "weights.safetensors"
-    >>> save_weights(Affine(3, 2), path)
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_weights(Affine(3, 2), f"{folder}/weights.safetensors")
     """
-    _require_inferred(model)
+    _require_module(model, "save_weights")
     tensors = dict(model.state_dict())
     metadata = {"format": "pt", _VERSION: str(FORMAT)}
     atomic_write(path, lambda file: write_tensors(file, tensors, metadata))
@@ -121,14 +122,15 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     its names are the model's ``state_dict`` keys.  Every missing, unexpected or
     mismatched name is reported at once, with both shapes, before anything is copied.
 
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "weights.safetensors"
+    >>> import tempfile
     >>> a, b = Affine(3, 2), Affine(3, 2)
-    >>> save_weights(a, path)
-    >>> torch.equal(load_weights(b, path).W, a.W)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_weights(a, f"{folder}/weights.safetensors")
+    ...     _ = load_weights(b, f"{folder}/weights.safetensors")
+    >>> torch.equal(b.W, a.W)
     True
     """
-    _require_inferred(model)
+    _require_module(model, "load_weights")
     _, stored = read_tensors(path)
     targets = model.state_dict(keep_vars=True)
     problems = _mismatches(targets, stored)
@@ -143,6 +145,15 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
         for key, tensor in stored.items():
             targets[key].copy_(tensor)
     return model
+
+
+def _require_module(model: Any, who: str) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"{who} expected a model with weights (an nn.Module), got {type(model).__name__} "
+            f"{model!r:.60}. Fix: a plain function has no weights; use save(model, path) to store it."
+        )
+    _require_inferred(model)
 
 
 def _mismatches(targets: dict[str, Tensor], stored: dict[str, Tensor]) -> list[str]:
@@ -165,4 +176,4 @@ def _mismatches(targets: dict[str, Tensor], stored: dict[str, Tensor]) -> list[s
     return problems
 
 
-__all__ = ["LoadError", "load", "load_weights", "register", "save", "save_weights"]
+__all__ = ["LoadError", "SaveError", "load", "load_weights", "register", "save", "save_weights"]

@@ -16,9 +16,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     ``path``.  If anything fails, the temporary file is removed and ``path`` is untouched.
 
     >>> import tempfile
-    >>> target = Path(tempfile.mkdtemp()) / "a.bin"
-    >>> atomic_write(target, lambda f: f.write(b"new"))
-    >>> target.read_bytes()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     atomic_write(f"{folder}/a.bin", lambda f: f.write(b"new"))
+    ...     Path(f"{folder}/a.bin").read_bytes()
     b'new'
     """
     path = Path(path)

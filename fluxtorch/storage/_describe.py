@@ -15,6 +15,7 @@ for themselves):
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import torch
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 from fluxtorch._template import Template
 from fluxtorch.layers import Chain
 from fluxtorch.storage._construct import constructor_args, rebuild_differs
+from fluxtorch.storage._format import SaveError
 from fluxtorch.storage._names import class_name, function_name
 
 _FIX_FUNCTION = (
@@ -43,6 +45,12 @@ def _shown(obj: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _compiled(obj: Any) -> bool:
+    """Whether ``obj`` is what ``torch.compile`` returns for a module (without importing dynamo)."""
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
+    return eval_frame is not None and isinstance(obj, eval_frame.OptimizedModule)
+
+
 class _Describer:
     def __init__(self) -> None:
         self.tensors: dict[str, Tensor] = {}
@@ -50,12 +58,14 @@ class _Describer:
         self.layers: dict[int, int] = {}  # id(module) -> position met, so shared layers stay shared
 
     def layer(self, obj: Any, path: str, key: str) -> Any:
+        if _compiled(obj):  # torch.compile(model): store the model it compiles
+            obj = obj._orig_mod
         if not isinstance(obj, nn.Module):
             return self.function(obj, path)
         if id(obj) in self.layers:
             return {"ref": self.layers[id(obj)]}
         self.layers[id(obj)] = len(self.layers)
-        if isinstance(obj, Chain):
+        if type(obj) is Chain:  # a subclass may add behaviour a Chain node would lose
             return {"chain": self.children(zip(obj._names, obj._layers), path, key)}
         if type(obj) is nn.Sequential:
             return {"sequential": self.children(obj._modules.items(), path, key)}
@@ -64,7 +74,7 @@ class _Describer:
             return self.template(obj, name, path, key)
         if name is not None:
             return self.constructed(obj, name, path, key)
-        raise TypeError(
+        raise SaveError(
             f"save cannot store {path}, a {type(obj).__qualname__} ({_shown(obj)}): it is an nn.Module "
             f"that is not a fluxtorch template, and its class has no name a file could use. Fix: write "
             f"it with @net, or call fluxtorch.register({type(obj).__name__}) if it keeps each "
@@ -90,7 +100,7 @@ class _Describer:
             what = f"{getattr(f, '__name__', type(f).__name__)}, a function fluxtorch does not know by name"
         else:
             what = f"a {type(f).__name__}, which is not a layer"
-        raise TypeError(
+        raise SaveError(
             f"save cannot store {path}: it is {what}. A file stores functions by name so that "
             f"loading it never runs code from it. {_FIX_FUNCTION}"
         )
@@ -99,7 +109,7 @@ class _Describer:
         fields = [field.name for field in type(obj)._fields]
         extra = sorted((set(obj._parameters) | set(obj._modules) | set(obj._buffers)) - set(fields))
         if extra:
-            raise TypeError(
+            raise SaveError(
                 f"save cannot store {path} ({_shown(obj)}): it holds {extra} besides its declared "
                 f"fields {fields}, so rebuilding it from its fields would lose them. Fix: declare "
                 f"them as fields of the template (Param, Model or State)."
@@ -113,7 +123,7 @@ class _Describer:
         why = "its constructor keeps an argument under another name, or none at all" if args is None else None
         why = why or rebuild_differs(obj, args)
         if why:
-            raise TypeError(
+            raise SaveError(
                 f"save cannot store {path} ({_shown(obj)}) by its constructor arguments: {why}. "
                 f"Fix: write it as a fluxtorch template (@net), or use save_weights/torch.save."
             )
@@ -133,16 +143,16 @@ class _Describer:
         if isinstance(v, Tensor):
             stored = self.tensor_key(v, key)
             return {"param": stored, "grad": v.requires_grad} if isinstance(v, nn.Parameter) else {"tensor": stored}
-        if isinstance(v, (tuple, list)):
+        if type(v) in (tuple, list, torch.Size):  # not namedtuples: loading would lose their type
             items = [self.value(x, f"{path}[{i}]", f"{key}.{i}") for i, x in enumerate(v)]
-            return {"tuple" if isinstance(v, tuple) else "list": items}
-        if isinstance(v, dict) and all(isinstance(k, str) for k in v):
+            return {"list" if type(v) is list else "tuple": items}
+        if type(v) is dict and all(isinstance(k, str) for k in v):
             return {"dict": [[k, self.value(x, f"{path}[{k!r}]", f"{key}.{k}")] for k, x in v.items()]}
         if isinstance(v, torch.dtype):
             return {"dtype": str(v).removeprefix("torch.")}
         if isinstance(v, nn.Module) or (callable(v) and not isinstance(v, type)):
             return self.layer(v, path, f"{key}.")
-        raise TypeError(
+        raise SaveError(
             f"save cannot store {path}: it holds a {type(v).__name__} ({v!r:.60}); a file holds "
             f"numbers, strings, tuples, lists, dicts, dtypes, tensors, layers and named functions. "
             f"Fix: keep settings of those kinds, or use torch.save."

@@ -27,6 +27,12 @@ _DTYPES = {
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
     "U8": torch.uint8, "BOOL": torch.bool,
 }
+_DTYPES.update({  # in recent torch only
+    code: getattr(torch, name) for code, name in (
+        ("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64"),
+        ("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2"),
+    ) if hasattr(torch, name)
+})
 _CODES = {dtype: code for code, dtype in _DTYPES.items()}
 _FOREIGN = (
     (b"PK\x03\x04", "a zip archive, as torch.save writes; if you trust its source, open it with torch.load"),
@@ -40,6 +46,14 @@ class LoadError(ValueError):
     """A file that cannot be loaded: truncated, corrupted, foreign, or from a newer fluxtorch."""
 
 
+class SaveError(TypeError, ValueError):
+    """A model part a file cannot describe (a lambda, a local function, an unknown class).
+
+    A ``TypeError`` (the part is of a kind a file cannot hold) and a ``ValueError`` (the
+    model given to ``save`` is not a storable value), so code catching either works.
+    """
+
+
 def write_tensors(file: BinaryIO, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
     """Write ``tensors`` and string ``metadata`` to ``file`` as a safetensors file with a digest."""
     header: dict = {"__metadata__": dict(metadata)}
@@ -47,7 +61,7 @@ def write_tensors(file: BinaryIO, tensors: dict[str, Tensor], metadata: dict[str
     for name, tensor in tensors.items():
         code = _CODES.get(tensor.dtype)
         if code is None:
-            raise TypeError(
+            raise SaveError(
                 f"cannot store tensor {name!r} of dtype {tensor.dtype}: the file format holds "
                 f"{', '.join(map(str, _CODES))}. Fix: convert it, e.g. model.to(torch.float32)."
             )

@@ -6,6 +6,7 @@ resolves only through this table, so loading can never reach arbitrary code.
 
 from __future__ import annotations
 
+import functools
 import sys
 import types
 from typing import Any, Callable
@@ -66,12 +67,21 @@ def function_name(f: Any) -> str | None:
     for name in fluxtorch.__all__:
         if getattr(fluxtorch, name) is f and not isinstance(f, type):
             return f"fluxtorch.{name}"
+    found = _torch_functions().get(id(f))
+    return found[1] if found is not None and found[0] is f else None
+
+
+@functools.cache
+def _torch_functions() -> dict[int, tuple[Any, str]]:
+    """torch's public functions by identity, each under the first name that reaches it."""
+    index: dict[int, tuple[Any, str]] = {}
     for space in _TORCH_SPACES:
         module = sys.modules.get(space)
         for name in dir(module):
-            if not name.startswith("_") and getattr(module, name, None) is f:
-                return f"{space}.{name}"
-    return None
+            obj = None if name.startswith("_") else getattr(module, name, None)
+            if callable(obj) and not isinstance(obj, (type, types.ModuleType)):
+                index.setdefault(id(obj), (obj, f"{space}.{name}"))
+    return index
 
 
 def resolve_function(name: str) -> Any:
@@ -114,9 +124,14 @@ def resolve_class(name: str) -> type | None:
         cls = getattr(nn, name.rpartition(".")[2], None)
         return cls if isinstance(cls, type) and issubclass(cls, nn.Module) else None
     found = _fluxtorch_class(name)
-    for cls in _templates():
+    templates = _templates()
+    for cls in templates:
         if f"{cls.__module__}.{cls.__qualname__}" == name:
             found = cls  # the most recently defined wins, as when a notebook redefines a class
+    if found is None and name.startswith("__main__."):
+        # saved by a script, loaded where the template is imported from a module: unique names only
+        same = [cls for cls in templates if cls.__qualname__ == name.removeprefix("__main__.")]
+        found = same[0] if len(same) == 1 else None
     return found
 
 

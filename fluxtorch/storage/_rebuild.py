@@ -1,8 +1,10 @@
 """Rebuilding a model from its JSON architecture and tensors, trusting nothing in the file.
 
 Every node is checked against the schema of ``_describe``; classes and functions come
-only from ``_names``; templates are rebuilt from their fields through the generic
-template constructor, so no user ``__init__`` and nothing named by the file runs.
+only from ``_names`` (fluxtorch, torch, templates defined in the program, registered
+names).  Templates are rebuilt from their fields through the generic template
+constructor, so no user ``__init__`` runs; other layer classes are built on the meta
+device and given the file's tensors, so no size in the file allocates memory.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from fluxtorch.storage._names import resolve_class, resolve_function
 
 MAX_DEPTH = 200
 
+
 class Unreadable(Exception):
     """A node the loader cannot rebuild; ``load`` turns it into a ``LoadError`` naming the file."""
+
 
 def rebuild(architecture: Any, tensors: dict[str, Tensor], root: str = "model") -> Any:
     """The model described by ``architecture``, holding ``tensors`` (each must be used)."""
@@ -31,6 +35,7 @@ def rebuild(architecture: Any, tensors: dict[str, Tensor], root: str = "model") 
         raise Unreadable(f"the file holds tensors its architecture never uses: {unused[:10]}")
     return model
 
+
 def _pairs(value: Any, where: str, second: type | None = None) -> list:
     if not isinstance(value, list) or not all(
         isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and (second is None or isinstance(p[1], second))
@@ -38,6 +43,7 @@ def _pairs(value: Any, where: str, second: type | None = None) -> list:
     ):
         raise Unreadable(f"{where} should be a list of [name, value] pairs")
     return value
+
 
 class _Builder:
     def __init__(self, tensors: dict[str, Tensor]) -> None:
