@@ -199,7 +199,8 @@ def table(results: list[Result]) -> str:
         cpu = r.extra.get("cpu_ratio")
         cpu_ratio = "–" if cpu is None else f"{cpu:.3f}"
         target = f"< {show(r.limit, r.unit)}" if r.limit is not None else "–" if r.target is None else f"≤ {r.target:g}"
-        remark = " ".join(part for part in (r.verdict, r.note) if part)
+        cpu_time = f"(CPU time {seconds(r.extra['ours_cpu'])})" if r.limit is not None and "ours_cpu" in r.extra else ""
+        remark = " ".join(part for part in (r.verdict, cpu_time, r.note) if part)
         lines.append(
             f"| {r.benchmark} | {r.case} | {show(r.ours, r.unit)} | {show(r.plain, r.unit)} "
             f"| {ratio} | {cpu_ratio} | {target} | {remark} |"
