@@ -19,6 +19,7 @@ TARGET = 1.02
 
 
 def run(settings: Settings) -> list[Result]:
+    """Compiled forward and SGD step, after compiling and warming up both models."""
     torch.manual_seed(0)
     depth, width, batch = settings.scaled(10, 2), settings.scaled(256, 16), settings.scaled(64, 4)
     ours = mlp([width] * (depth + 1)).to(settings.device)

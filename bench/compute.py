@@ -17,6 +17,7 @@ TARGET = 1.05
 
 
 def run(settings: Settings) -> list[Result]:
+    """Forward and SGD step of three 1024-wide layers on a batch of 4096."""
     torch.manual_seed(0)
     batch = settings.scaled(4096, 64)
     width = settings.scaled(1024, 32)

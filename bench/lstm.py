@@ -13,6 +13,8 @@ Memory is the activation memory autograd saves for the backward pass (see
 from __future__ import annotations
 
 import torch
+from typing import Callable
+
 from torch import Tensor, nn
 
 from bench._harness import Result, Settings, compare, skipped
@@ -35,7 +37,9 @@ def torch_twin(step: nn.Module) -> nn.LSTM:
     return twin
 
 
-def models(settings: Settings, batch: int, steps: int, n_in: int, hidden: int):
+def models(
+    settings: Settings, batch: int, steps: int, n_in: int, hidden: int
+) -> tuple[dict[str, nn.Module], Callable[[Tensor], Tensor], list[Tensor]]:
     """The unrolled fluxtorch LSTM (fused and stepped) and ``nn.LSTM``, all with the same weights."""
     from fluxtorch import LSTM, unroll
 
@@ -57,18 +61,28 @@ def models(settings: Settings, batch: int, steps: int, n_in: int, hidden: int):
 
 
 def run(settings: Settings) -> list[Result]:
+    """Speed and memory of the fused and the stepped unrolled LSTM against nn.LSTM."""
     try:
         import fluxtorch
 
         fluxtorch.LSTM, fluxtorch.unroll
     except AttributeError as err:
         return [skipped(NAME, "unrolled LSTM vs nn.LSTM", f"{err.name} not available in fluxtorch")]
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False  # cuDNN would use TF32 by default, cuBLAS not: compare fp32 with fp32
+    try:
+        return _run(settings)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
+def _run(settings: Settings) -> list[Result]:
     batch, steps, hidden = settings.scaled(50, 4), settings.scaled(50, 5), settings.scaled(256, 8)
     n_in = settings.scaled(65, 6)
     ours, plain, params = models(settings, batch, steps, n_in, hidden)
     x = torch.randn(batch, steps, n_in, device=settings.device)
     cuda = settings.device.startswith("cuda")
-    reference = f"nn.LSTM ({'cuDNN' if cuda else 'ATen CPU'})"
+    reference = f"nn.LSTM ({'cuDNN, fp32: TF32 off' if cuda else 'ATen CPU'})"
     shape = f"batch {batch}, {steps} steps, {n_in} → {hidden}"
     results = []
     for kind, model in ours.items():

@@ -18,6 +18,7 @@ TARGET = 1.05
 
 
 def run(settings: Settings) -> list[Result]:
+    """Forward, grad forward and SGD step on one thread, then the per-layer and per-container breakdown."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tracemalloc
+from typing import Callable
 
 import torch
 
@@ -24,7 +25,7 @@ NAME = "6 shapes"
 LIMIT = 0.1  # seconds
 
 
-def python_peak(fn) -> int:
+def python_peak(fn: Callable[[], object]) -> int:
     """Peak bytes of Python objects allocated while ``fn()`` runs (tracemalloc)."""
     tracemalloc.start()
     try:
@@ -35,6 +36,7 @@ def python_peak(fn) -> int:
 
 
 def run(settings: Settings) -> list[Result]:
+    """Time and memory of outputsize, shapes and run_on_shape against a meta-device run."""
     import fluxtorch
 
     torch.manual_seed(0)

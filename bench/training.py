@@ -9,8 +9,10 @@ difference is the loop: ``train``'s pair unpacking, device moves, loss check (on
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
+from torch import Tensor
 from torch.nn import functional as F
 
 from bench._harness import Result, Settings, compare, skipped
@@ -20,7 +22,7 @@ NAME = "3 train"
 TARGET = 1.03
 
 
-def hand_loop(model, data, opt) -> None:
+def hand_loop(model: Callable[[Tensor], Tensor], data: list[tuple[Tensor, Tensor]], opt: torch.optim.Optimizer) -> None:
     """The loop a PyTorch user writes by hand."""
     for x, y in data:
         opt.zero_grad(set_to_none=True)
@@ -30,6 +32,7 @@ def hand_loop(model, data, opt) -> None:
 
 
 def run(settings: Settings) -> list[Result]:
+    """One epoch of train against the hand loop, with and without the progress setting."""
     try:
         from fluxtorch import train
     except ImportError:
