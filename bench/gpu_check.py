@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from bench._harness import Result, machine, table
-from bench.mnist_speed import find_mnist
+from bench.mnist_speed import mnist_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -158,9 +158,9 @@ def example_flags(script: Path, device: str, scratch: Path, tiny: bool) -> list[
         "--no-progress": None,
     }
     if script.stem == "mnist":
-        found = find_mnist(None)
-        if found:
-            wanted["--data"] = found[2].split(" from ")[1].split(":")[0]
+        folder = mnist_folder(None)
+        if folder is not None:
+            wanted["--data"] = str(folder)
         else:
             wanted["--offline"] = None
     listed = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", shown))

@@ -57,6 +57,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def read_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Images ``(N, 784)`` scaled to [0, 1] and labels ``(N,)`` of one split, or None if absent."""
     paths = []
     for name in FILES[split]:
         candidates = [where / f for where in (folder, folder / "MNIST" / "raw") for f in (name, name + ".gz")]
@@ -68,18 +69,28 @@ def read_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor] | 
     return x, torch.from_numpy(read_idx(paths[1]).copy()).long()
 
 
-def find_mnist(data: str | None):
-    """(train, test, description), or None: full MNIST, else the t10k files split 8,000 / 2,000."""
+def mnist_folder(data: str | None) -> Path | None:
+    """The first of ``places(data)`` holding at least the MNIST test files."""
     for folder in places(data):
-        test = read_split(folder, "test")
-        if test is None:
-            continue
-        train = read_split(folder, "train")
-        if train is not None:
-            return train, test, f"MNIST (60,000 / 10,000) from {folder}"
-        x, y = test
-        return (x[:8000], y[:8000]), (x[8000:], y[8000:]), f"MNIST t10k only, from {folder}: 8,000 train / 2,000 test"
+        if all(any((where / f"{name}{gz}").is_file() for where in (folder, folder / "MNIST" / "raw") for gz in ("", ".gz"))
+               for name in FILES["test"]):
+            return folder
     return None
+
+
+Split = tuple[torch.Tensor, torch.Tensor]  # images (N, 784) in [0, 1], labels (N,)
+
+
+def find_mnist(data: str | None) -> tuple[Split, Split, str] | None:
+    """(train, test, description), or None: full MNIST, else the t10k files split 8,000 / 2,000."""
+    folder = mnist_folder(data)
+    if folder is None:
+        return None
+    test, train = read_split(folder, "test"), read_split(folder, "train")
+    if train is not None:
+        return train, test, f"MNIST (60,000 / 10,000) from {folder}"
+    x, y = test
+    return (x[:8000], y[:8000]), (x[8000:], y[8000:]), f"MNIST t10k only, from {folder}: 8,000 train / 2,000 test"
 
 
 def run(device: str, data: str | None, budget: float, goal: float, epochs: int, batch: int, lr: float) -> dict:
