@@ -15,6 +15,8 @@ from fluxtorch.layers import (
 from fluxtorch.recurrent import (
     LSTM, GatedRecurrent, Recurrent, flip, from_torch_lstm, to_torch_lstm, unroll, unroll1,
 )
+from fluxtorch.backend import ExportError, OnnxModel, cpu, gpu, onnx
+from fluxtorch.storage import LoadError, SaveError, load, load_weights, register, save, save_weights
 from fluxtorch.data import batches, chunk, onecold, onehot, onehotbatch, partition, read_idx, sequences
 from fluxtorch.training import (
     History, NonFiniteLossError, Progress, StopTraining, accuracy, crossentropy, logitcrossentropy,
@@ -35,11 +37,7 @@ __all__ = [
     "History", "NonFiniteLossError", "Progress", "StopTraining", "accuracy", "batches", "chunk",
     "crossentropy", "logitcrossentropy", "logloss", "mse", "onecold", "onehot", "onehotbatch",
     "partition", "read_idx", "sequences", "stop", "throttle", "train",
+    # backends and storage
+    "ExportError", "LoadError", "OnnxModel", "SaveError", "cpu", "gpu", "load", "load_weights",
+    "onnx", "register", "save", "save_weights",
 ]
-
-# Storing models and backends (sections 6 and 7 of the spec).
-from fluxtorch.backend import ExportError, OnnxModel, cpu, gpu, onnx  # noqa: E402
-from fluxtorch.storage import LoadError, SaveError, load, load_weights, register, save, save_weights  # noqa: E402
-
-__all__ += ["ExportError", "LoadError", "OnnxModel", "SaveError", "cpu", "gpu", "load", "load_weights", "onnx",
-            "register", "save", "save_weights"]

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 from torch.utils.weak import WeakIdKeyDictionary
 
@@ -115,7 +114,27 @@ def _matches(value: Any, ann: Any) -> bool:
     return isinstance(value, ann)
 
 
-class Template(nn.Module, metaclass=_TemplateMeta):
+class InferringModule(nn.Module):
+    """Base of fluxtorch's containers: parameters are refused while a layer's size is uninferred.
+
+    >>> list(Chain(Affine(3)).parameters())
+    Traceback (most recent call last):
+    ...
+    fluxtorch._template.UninferredError: Chain has layers whose input size is not inferred yet ...
+    """
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """As ``nn.Module.parameters``; refused while a layer's size is uninferred."""
+        _require_inferred(self)
+        return super().parameters(recurse)
+
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
+        """As ``nn.Module.named_parameters``; refused while a layer's size is uninferred."""
+        _require_inferred(self)
+        return super().named_parameters(*args, **kwargs)
+
+
+class Template(InferringModule, metaclass=_TemplateMeta):
     """Base of every ``@net`` class: field storage, constructors, size inference, repr."""
 
     _fields: ClassVar[tuple[Field, ...]] = ()
@@ -221,16 +240,6 @@ class Template(nn.Module, metaclass=_TemplateMeta):
                     setattr(self, key, item)
             elif not name.startswith("_") and name != "training":
                 setattr(self, name, value)
-
-    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
-        """The parameters, as ``nn.Module.parameters``; refused while a size is uninferred."""
-        _require_inferred(self)
-        return super().parameters(recurse)
-
-    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
-        """As ``nn.Module.named_parameters``; refused while a size is uninferred."""
-        _require_inferred(self)
-        return super().named_parameters(*args, **kwargs)
 
     def extra_repr(self) -> str:
         """The arguments shown in the repr; templates override it for a compact form."""
@@ -383,6 +392,8 @@ def _wrap_stateful(located: Callable[..., Any]) -> Callable[..., Any]:
 
 def _single_step(self: Stateful, step: Callable[..., Any], x: Any, args: tuple, kwargs: dict) -> Any:
     """A direct call, outside any recurrence driver: one step from the initial state."""
+    if hasattr(x, "rewrap"):  # a Batch (or Seq) in gives a Batch out
+        return x.rewrap(_single_step(self, step, x.raw, args, kwargs))
     if not isinstance(x, Tensor):
         x = at_edge(x, who=repr(self))
     data = getattr(x, "raw", x)  # a Batch's stacked tensor

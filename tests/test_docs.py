@@ -1,4 +1,4 @@
-"""Every ```python block of every guide page in docs/ runs, in order, so the docs never drift."""
+"""Every ```python block of every guide page in docs/ (and the README) runs, in order, so the docs never drift."""
 
 import re
 from pathlib import Path
@@ -7,7 +7,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
-PAGES = sorted(DOCS.glob("*.md"))
+PAGES = [*sorted(DOCS.glob("*.md")), DOCS.parent / "README.md"]
 
 
 def blocks(page: Path) -> list[str]:

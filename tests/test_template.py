@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from fluxtorch import Affine, Chain, Input, Model, Param, Template, glorot_uniform, initn, net, relu, softmax, σ
 

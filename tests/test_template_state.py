@@ -168,3 +168,13 @@ def test_state_added_to_an_inherited_forward() -> None:
     assert isinstance(m, Stateful)
     torch.testing.assert_close(unroll(m, 3)(torch.ones(1, 3, 2)), torch.ones(1, 3, 2))
     assert isinstance(m.y, nn.Parameter)
+
+
+def test_direct_step_on_a_batch_gives_a_batch() -> None:
+    from fluxtorch import Batch, Recurrent
+
+    r = Recurrent(3, 4)
+    xs = Batch([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    out = r(xs)
+    assert isinstance(out, Batch) and len(out) == 2
+    torch.testing.assert_close(out.raw, r(xs.raw))

@@ -9,13 +9,13 @@ from torch import Tensor, nn
 from fluxtorch._convert import at_edge
 from fluxtorch._shape import run_on_shape
 from fluxtorch._naming import callable_name, param_count
-from fluxtorch._template import _require_inferred
+from fluxtorch._template import InferringModule
 from fluxtorch.debug._notes import annotate
 from fluxtorch.dims._batch import Stacked
 from fluxtorch.layers._input import Input
 
 
-class Chain(nn.Module):
+class Chain(InferringModule):
     """Call layers in sequence: ``Chain(f, g, h)(x) == h(g(f(x)))``.
 
     Layers are any callables (fluxtorch layers, ``nn.Module``s, torch functions,
@@ -119,16 +119,6 @@ class Chain(nn.Module):
         """
         self._add(str(len(self._layers)), layer)
         return self
-
-    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
-        """As ``nn.Module.parameters``; refused while a layer's size is uninferred."""
-        _require_inferred(self)
-        return super().parameters(recurse)
-
-    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
-        """As ``nn.Module.named_parameters``; refused while a layer's size is uninferred."""
-        _require_inferred(self)
-        return super().named_parameters(*args, **kwargs)
 
     def _parts(self) -> list[str]:
         parts = []

@@ -1,75 +1,24 @@
-"""``unroll``, ``unroll1`` and ``flip``: running step models over sequences.
+"""``unroll`` and ``unroll1``: a step model made into a model of sequences, or of one step at a time.
 
-A step model maps one time step ``(batch, features)`` to ``(batch, out)``; its
-stateful layers (templates with ``State``) read last step's values.  ``unroll`` runs
-it over ``(batch, n, features)``, layer by layer where it can:
-
-* a ``Chain`` runs each layer over the whole sequence in turn;
-* a layer with no state anywhere inside runs once on all steps (time folded into batch);
-* any other model is called once on the whole sequence, and each stateful layer it
-  calls (itself, or one inside a stateless template such as a bidirectional encoder)
-  runs over that sequence: ``LSTM`` and ``Recurrent`` through torch's fused kernels
-  (``_fused.py``), ``flip(m)`` as ``m`` on the reversed sequence, and any other
-  template with state by stepping its forward ``n`` times.
-
-Each call sets up a ``Slot`` in every stateful layer (the batch its initial states
-broadcast to, and whether a call gets the whole sequence or one step), loads the
-state carried from the previous call, and takes the last state back at the end.
-Module hooks (and so ``shapes``/``summary``) see each layer's call on the whole sequence.
+Both keep the state a call ends with and start the next call from it (detached from
+the graph, as truncated backpropagation through time does) until ``reset()``; how a
+sequence is run is ``_run.py``'s business.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-import torch
 from torch import Tensor, nn
 
 from fluxtorch._convert import to_tensor
-from fluxtorch._naming import callable_name
-from fluxtorch._template import Slot, Stateful, _require_inferred
+from fluxtorch._template import InferringModule
 from fluxtorch.debug._notes import annotate
-from fluxtorch.layers._chain import Chain
-from fluxtorch.recurrent._fused import FUSED
-
-Carry = dict[str, dict[str, Tensor]]
+from fluxtorch.recurrent._flip import shown
+from fluxtorch.recurrent._run import Carry, Run, whole_sequence, over_time
 
 
-class Flip(nn.Module):
-    """Run ``model`` backwards in time, outputs aligned with their inputs.
-
-    Built by ``flip(model)``; see there.
-    """
-
-    def __init__(self, model: Callable[..., Any]) -> None:
-        super().__init__()
-        if not callable(model):
-            raise TypeError(
-                f"flip expected a model (a callable), got {type(model).__name__}. Fix: flip(LSTM(10, 20))."
-            )
-        self.model = model
-
-    def forward(self, x: Any) -> Tensor:
-        slot = self.__dict__.get("_slot")
-        if slot is not None and slot.over_time is not None:  # inside unroll, given the whole sequence
-            return slot.over_time(self, x)
-        if slot is None and isinstance(self.model, Unroll):
-            xs = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
-            time = 1 if xs.dim() >= 3 else 0
-            ys = self.model(xs.flip(time) if self.model.seq else xs)
-            return ys.flip(1 if ys.dim() >= 3 else 0)
-        where = "in unroll1 or inside a step of a template with state" if slot is not None else "on its own"
-        raise RuntimeError(
-            f"{self!r} runs a whole sequence backwards, so it cannot run one step at a time "
-            f"({where}). Fix: unroll it (unroll(flip(model), n)), put it in a Chain or a "
-            f"stateless template that you unroll, or flip a sequence model: flip(unroll(model, n))."
-        )
-
-    def __repr__(self) -> str:
-        return f"flip({_shown(self.model)})"
-
-
-class Unroll(nn.Module):
+class Unroll(InferringModule):
     """A step model run over ``n`` time steps; built by ``unroll(model, n)``, see there."""
 
     def __init__(self, model: Callable[..., Any], n: int, *, stateful: bool = True, seq: bool = True) -> None:
@@ -96,7 +45,7 @@ class Unroll(nn.Module):
         key = (batched, xs.shape[0], xs.device, xs.dtype)
         carried = self._carry[1] if self.stateful and self._carry and self._carry[0] == key else {}
         try:
-            with _Run(self.model, (xs.shape[0],), carried, _whole_sequence) as run:
+            with Run(self.model, (xs.shape[0],), carried, whole_sequence) as run:
                 ys = over_time(self.model, xs)  # (B, n, out)
         except Exception as err:
             annotate(err, self, child=self.model, x=xs)
@@ -104,6 +53,13 @@ class Unroll(nn.Module):
         if self.stateful:
             self._carry = (key, run.last)
         return ys if batched else ys.squeeze(0)
+
+    def reversed_call(self, x: Any) -> Tensor:
+        """This model on the time-reversed input, outputs reversed back: what ``flip(self)`` computes."""
+        xs = x if isinstance(x, Tensor) else to_tensor(x, who=f"flip({self!r})")
+        time = 1 if xs.dim() >= 3 else 0
+        ys = self(xs.flip(time) if self.seq else xs)
+        return ys.flip(1 if ys.dim() >= 3 else 0)
 
     def _check_length(self, shape: tuple[int, ...]) -> None:
         """A sequence input must be ``(batch, n, features)`` or ``(n, features)``."""
@@ -122,19 +78,9 @@ class Unroll(nn.Module):
         """Forget the carried state: the next call starts from the initial state."""
         self._carry = None
 
-    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
-        """As ``nn.Module.parameters``; refused while a layer's size is uninferred."""
-        _require_inferred(self)
-        return super().parameters(recurse)
-
-    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
-        """As ``nn.Module.named_parameters``; refused while a layer's size is uninferred."""
-        _require_inferred(self)
-        return super().named_parameters(*args, **kwargs)
-
     def __repr__(self) -> str:
         options = ("" if self.stateful else ", stateful=False") + ("" if self.seq else ", seq=False")
-        return f"unroll({_shown(self.model)}, {self.n}{options})"
+        return f"unroll({shown(self.model)}, {self.n}{options})"
 
 
 class Unroll1(nn.Module):
@@ -153,7 +99,7 @@ class Unroll1(nn.Module):
         batch = tuple(x.shape[:1]) if x.dim() >= 2 else ()
         key = (batch, x.device, x.dtype)
         carried = self._carry[1] if self._carry and self._carry[0] == key else {}
-        run = _Run(self.model, batch, carried, None)
+        run = Run(self.model, batch, carried, None)
         if run.nested:  # inside a template that unroll steps: its state steps with it
             return self.model(x)
         try:
@@ -170,7 +116,7 @@ class Unroll1(nn.Module):
         self._carry = None
 
     def __repr__(self) -> str:
-        return f"unroll1({_shown(self.model)})"
+        return f"unroll1({shown(self.model)})"
 
 
 def unroll(model: Callable[..., Any], n: int, *, stateful: bool = True, seq: bool = True) -> Unroll:
@@ -214,143 +160,6 @@ def unroll1(model: Callable[..., Any]) -> Unroll1:
     True
     """
     return Unroll1(model)
-
-
-def flip(model: Callable[..., Any]) -> Flip:
-    """Run ``model`` backwards in time: ``flip(m)`` sees the last step first.
-
-    Outputs stay aligned with their inputs: step ``t``'s output is the reversed run's
-    output for step ``t``.  ``flip`` of a step model (``flip(LSTM(4, 3))``) takes part
-    in an ``unroll`` (directly, in a ``Chain``, or in a stateless template such as a
-    bidirectional encoder); ``flip`` of an unrolled model runs on its own.
-
-    >>> backward = flip(LSTM(4, 3))
-    >>> xs = torch.randn(2, 6, 4)
-    >>> ys = unroll(backward, 6)(xs)
-    >>> torch.allclose(ys, unroll(backward.model, 6)(xs.flip(1)).flip(1))
-    True
-    """
-    return Flip(model)
-
-
-def over_time(model: Callable[..., Any], xs: Tensor) -> Tensor:
-    """Run a step model over a whole sequence ``xs`` ``(batch, n, ...)`` → ``(batch, n, ...)``."""
-    if isinstance(model, Chain):
-        for i, layer in enumerate(model._layers):
-            try:
-                xs = over_time(layer, xs)
-            except Exception as err:
-                annotate(err, model, step=model._step(i), child=layer, x=xs)
-                raise
-        return xs
-    if not _is_recurrent(model):
-        return _fold(model, xs)
-    with _mode(model, _whole_sequence):  # each stateful layer called inside gets the whole sequence
-        return model(xs)
-
-
-def _whole_sequence(layer: Stateful | Flip, xs: Tensor) -> Tensor:
-    """What a stateful layer (or ``flip``) does when called on a whole sequence during ``unroll``."""
-    if isinstance(layer, Flip):
-        return over_time(layer.model, xs.flip(1)).flip(1)
-    fused = FUSED.get(type(layer))
-    return fused(layer, xs) if fused is not None else _step_through(layer, xs)
-
-
-def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
-    """A model without state, on every step at once: time is folded into the batch."""
-    batch, n = xs.shape[:2]
-    try:
-        ys = model(xs.flatten(0, 1))  # (B * n, ...)
-    except Exception as err:
-        err.add_note(
-            f"unroll ran {callable_name(model)} on all {n} steps at once, time folded into the "
-            f"batch: input {tuple(xs.shape)} became {(batch * n, *xs.shape[2:])}."
-        )
-        raise
-    if not isinstance(ys, Tensor):
-        raise TypeError(
-            f"unroll runs {callable_name(model)} on every step and expected a tensor back, got "
-            f"{type(ys).__name__}. Fix: make each layer of the step model return a tensor."
-        )
-    return ys.unflatten(0, (batch, n))
-
-
-def _step_through(model: Stateful, xs: Tensor) -> Tensor:
-    """A template with state: its forward, once per step (hooks saw the call on the whole sequence)."""
-    ys = []
-    with _mode(model, None):
-        for t, x in enumerate(xs.unbind(1)):  # unbind: its backward is one stack, not n full-size slices
-            try:
-                ys.append(model.forward(x))
-            except Exception as err:
-                err.add_note(f"unroll was at step {t} (from 0) of {xs.shape[1]}, input {tuple(xs.shape)}.")
-                raise
-    return torch.stack(ys, 1)
-
-
-def _is_recurrent(model: Any) -> bool:
-    return isinstance(model, nn.Module) and any(isinstance(m, (Stateful, Flip)) for m in model.modules())
-
-
-class _mode:
-    """Within the block, the stateful layers inside ``model`` get whole sequences (or steps)."""
-
-    def __init__(self, model: nn.Module, runner: Callable[..., Tensor] | None) -> None:
-        self.slots = [m.__dict__["_slot"] for m in model.modules() if "_slot" in m.__dict__]
-        self.runner = runner
-
-    def __enter__(self) -> None:
-        self.saved = [slot.over_time for slot in self.slots]
-        for slot in self.slots:
-            slot.over_time = self.runner
-
-    def __exit__(self, *exc: Any) -> None:
-        for slot, saved in zip(self.slots, self.saved):
-            slot.over_time = saved
-
-
-class _Run:
-    """One call of a recurrence driver: slots in, carried state in; last state out (detached)."""
-
-    def __init__(
-        self, model: Any, batch: tuple[int, ...], carried: Carry, runner: Callable[..., Tensor] | None
-    ) -> None:
-        self.batch, self.carried, self.runner = batch, carried, runner
-        modules = model.named_modules() if isinstance(model, nn.Module) else ()
-        self.members = [(name, m) for name, m in modules if isinstance(m, (Stateful, Flip))]
-        self.last: Carry = {}
-
-    @property
-    def nested(self) -> bool:
-        """Whether an enclosing run already drives these layers (``unroll1`` inside an unrolled template)."""
-        return bool(self.members) and all("_slot" in m.__dict__ for _, m in self.members)
-
-    def __enter__(self) -> _Run:
-        for _, m in self.members:
-            if "_slot" in m.__dict__:
-                raise RuntimeError(
-                    f"{m!r} is already running in an enclosing unroll, so it cannot start a run of "
-                    f"its own. Fix: call the step model itself inside the unrolled template (its "
-                    f"state steps along with it), or give the inner unroll its own layers."
-                )
-        for name, m in self.members:
-            m.__dict__["_slot"] = Slot(self.batch, self.runner)
-            m.__dict__.update(self.carried.get(name, {}))
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for name, m in self.members:
-            held = m.__dict__
-            held.pop("_slot", None)
-            states = {s: held.pop(s) for s in getattr(m, "_state_names", ()) if s in held}
-            if states:
-                self.last[name] = {s: v.detach() for s, v in states.items()}
-
-
-def _shown(model: Any) -> str:
-    """How a wrapped step model is shown: like the code that built it, without a parameter count."""
-    return model._inner_repr() if isinstance(model, Chain) else callable_name(model)
 
 
 def _check_model(model: Any, who: str) -> None:

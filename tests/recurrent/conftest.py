@@ -10,5 +10,5 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     """``unroll`` through torch's fused LSTM/RNN kernels, or stepping each cell's equations."""
     if request.param == "generic":
         monkeypatch.setattr(_fused, "FUSED", {})
-        monkeypatch.setattr("fluxtorch.recurrent._unroll.FUSED", {})
+        monkeypatch.setattr("fluxtorch.recurrent._run.FUSED", {})
     return request.param

@@ -336,3 +336,21 @@ def test_hooks_see_each_recurrent_layer_called_once_on_the_whole_sequence(path: 
         layer.register_forward_hook(lambda m, args, out: seen.append((type(m).__name__, tuple(out.shape))))
     unroll(step, 5)(torch.randn(2, 5, 3))
     assert seen == [("LSTM", (2, 5, 4)), ("GatedRecurrent", (2, 5, 2)), ("Affine", (10, 1))]
+
+
+def test_functional_call_swaps_the_initial_states_too() -> None:
+    model = unroll(LSTM(3, 4), 2, stateful=False)
+    params = {name: p.detach().clone().requires_grad_() for name, p in model.named_parameters()}
+    params["model.y"] = torch.ones(4, requires_grad=True)
+    xs = torch.randn(2, 2, 3)
+    torch.func.functional_call(model, params, (xs,)).sum().backward()
+    assert params["model.y"].grad is not None and params["model.y"].grad.abs().sum() > 0
+    assert isinstance(model.model.y, nn.Parameter) and not model.model.y.any()
+
+
+def test_inference_mode_and_eval_keep_the_results() -> None:
+    model = unroll(Chain(LSTM(3, 4), GatedRecurrent(4, 2)), 3, stateful=False)
+    xs = torch.randn(2, 3, 3)
+    expected = model(xs)
+    with torch.inference_mode():
+        torch.testing.assert_close(model.eval()(xs), expected)
