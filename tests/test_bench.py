@@ -156,3 +156,12 @@ def test_a_miss_in_wall_time_alone_is_called_so() -> None:
     assert Result("b", "c", 1.2, 1.0, target=1.05, extra={"cpu_ratio": 1.2}).verdict == "MISSED"
     slow_wall = Result("b", "c", 0.12, None, limit=0.1, extra={"ours_cpu": 0.08})
     assert slow_wall.verdict == "MISSED in wall time, met in CPU time"
+
+
+@pytest.mark.parametrize("module", ["bench._harness", "bench._memory"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
+    assert tried and not failures
