@@ -23,8 +23,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-gpu-check: $(STAMP)
-	$(BIN)/python -m bench.gpu_check --out $(or $(OUT),bench/gpu)
+# No install step: the GPU machine has no network, so use the venv (or python) already there.
+gpu-check:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -m bench.gpu_check --out $(or $(OUT),bench/gpu)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
