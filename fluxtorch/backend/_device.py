@@ -46,8 +46,16 @@ def cpu(x: T) -> T:
 
 
 def move(x: Any, device: torch.device) -> Any:
-    """``x`` with every tensor and module inside it on ``device``; containers keep their type."""
-    if isinstance(x, (Tensor, nn.Module)):
+    """``x`` with every tensor and module inside it on ``device``; containers keep their type.
+
+    >>> move((torch.ones(1), [torch.zeros(1)]), torch.device("cpu"))
+    (tensor([1.]), [tensor([0.])])
+    """
+    if isinstance(x, Tensor):
+        if x.device == device:  # the common case in a training loop: nothing to do
+            return x
+        return x.to(device, non_blocking=device.type == "cuda")  # host-to-GPU copies may overlap
+    if isinstance(x, nn.Module):
         return x.to(device)
     if isinstance(x, np.ndarray):
         return x if device.type == "cpu" else to_tensor(x).to(device)

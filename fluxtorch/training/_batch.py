@@ -39,17 +39,6 @@ def device_of(model: Any) -> torch.device:
     return torch.device("cpu")
 
 
-def to_device(x: Any, device: torch.device) -> Any:
-    """Move a batch (a tensor, a Batch/Seq, or tuples/lists/dicts of them) to ``device``."""
-    if isinstance(x, Tensor) or (hasattr(x, "to") and not isinstance(x, type)):
-        return x.to(device, non_blocking=True) if isinstance(x, Tensor) else x.to(device)
-    if isinstance(x, (tuple, list)):
-        return type(x)(to_device(v, device) for v in x)
-    if isinstance(x, dict):
-        return {k: to_device(v, device) for k, v in x.items()}
-    return x
-
-
 def batch_size(x: Any) -> int:
     """Data points in a batch (a ``Batch``'s raw tensor counts too); 1 for a single point."""
     raw = getattr(x, "raw", x)

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from fluxtorch._convert import to_tensor
-from fluxtorch.training._batch import as_pair, device_of, is_pair, modules, to_device
+from fluxtorch.backend._device import move
+from fluxtorch.training._batch import as_pair, device_of, is_pair, modules
 
 
 def mse(ŷ: Tensor, y: Any) -> Tensor:
@@ -107,7 +108,7 @@ def accuracy(model: Callable[[Any], Any], data: Any) -> float:
         with torch.no_grad():
             for pair in pairs:
                 x, y = as_pair(pair, "accuracy")
-                ŷ = to_tensor(model(to_device(x, device)), who="accuracy")
+                ŷ = to_tensor(model(move(x, device)), who="accuracy")
                 y = to_tensor(y, who="accuracy").to(ŷ.device)
                 predicted = ŷ.argmax(-1)
                 wanted = y.argmax(-1) if y.shape == ŷ.shape and y.is_floating_point() else y

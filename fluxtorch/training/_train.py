@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from fluxtorch._infer import uninferred_layers
-from fluxtorch.training._batch import as_pair, batch_size, device_of, to_device
+from fluxtorch.backend._device import move
+from fluxtorch.training._batch import as_pair, batch_size, device_of
 from fluxtorch.training._callbacks import Progress, StopTraining, as_callbacks, takes_argument, throttle
 from fluxtorch.training._losses import mse
 
@@ -133,7 +134,7 @@ class _Loop:
         try:
             for step, pair in enumerate(source, 1):
                 x, y = as_pair(pair, "train")
-                x, y = to_device(x, self.device), to_device(y, self.device)
+                x, y = move(x, self.device), move(y, self.device)
                 value = _step(self, x, y, epoch, step)
                 history.append(value)
                 if bar is not None:
@@ -150,6 +151,7 @@ class _Loop:
 def _step(loop: _Loop, x: Any, y: Any, epoch: int, step: int) -> float:
     """One optimisation step; checks the loss before anything touches the parameters."""
     optimizer, scaler, dist = loop.optimizer, loop.scaler, loop.dist
+    optimizer.zero_grad(set_to_none=True)  # gradients only: the parameters stay as they are
     value = loop.loss(loop.model(x), y)
     if not isinstance(value, Tensor) or value.numel() != 1:
         raise TypeError(
@@ -169,7 +171,6 @@ def _step(loop: _Loop, x: Any, y: Any, epoch: int, step: int) -> float:
             f"this step changed any parameter. Fix: lower the learning rate, check the data for "
             f"NaN/inf, or use a numerically safe loss (logloss clamps, logitcrossentropy takes logits)."
         )
-    optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(value).backward()
         scaler.step(optimizer)
@@ -177,7 +178,8 @@ def _step(loop: _Loop, x: Any, y: Any, epoch: int, step: int) -> float:
     else:
         value.backward()
         optimizer.step()
-    torch.clear_autocast_cache()  # under torch.autocast, the next step must re-cast the new weights
+    if torch.is_autocast_enabled(loop.device.type):  # the next step must re-cast the new weights
+        torch.clear_autocast_cache()
     return number
 
 
@@ -195,7 +197,7 @@ def _infer_sizes(model: Any, data: Iterable[Any]) -> Iterable[Any]:
         return data
     x, _ = as_pair(first, "train")
     with torch.no_grad():
-        model(to_device(x, _known_device(model)))
+        model(move(x, _known_device(model)))
     return itertools.chain([first], items) if isinstance(data, Iterator) else data
 
 
