@@ -28,6 +28,7 @@ class Slot:
 
     batch: tuple[int, ...]
     over_time: Callable[[Any, Tensor], Tensor] | None = None
+    ran: bool = False  # whether this run already gave the layer the whole sequence
 
 
 class Stateful(Template):

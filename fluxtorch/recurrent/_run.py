@@ -6,11 +6,17 @@ runs it over ``(batch, n, features)``, layer by layer where it can:
 
 * a ``Chain`` runs each layer over the whole sequence in turn;
 * a layer with no state anywhere inside runs once on all steps (time folded into batch);
-* any other model is called once on the whole sequence, and each stateful layer it
-  calls (itself, or one inside a stateless template such as a bidirectional encoder)
-  runs over that sequence: ``LSTM`` and ``Recurrent`` through torch's fused kernels
-  (``_fused.py``), ``flip(m)`` as ``m`` on the reversed sequence, and any other
-  template with state by stepping its forward ``n`` times.
+* a stateful layer (or ``flip``) runs over the whole sequence: ``LSTM`` and
+  ``Recurrent`` through torch's fused kernels (``_fused.py``), ``flip(m)`` as ``m`` on
+  the reversed sequence, and any other template with state by stepping its forward
+  ``n`` times;
+* any other model (a stateless template holding recurrent layers, such as a
+  bidirectional encoder) runs once with time folded into the batch, so its own
+  operations see steps ``(batch * n, features)``, while each stateful layer it calls
+  gets its input back as a sequence and runs over it as above.
+
+A stateful layer met twice in one step (``Chain(lstm, lstm)``) would start its second
+pass from the end of its first; ``unroll`` then runs the step model once per step.
 
 A ``Run`` sets up a ``Slot`` in every stateful layer (the batch its initial states
 broadcast to, and whether a call gets the whole sequence or one step), loads the
@@ -45,18 +51,40 @@ def over_time(model: Callable[..., Any], xs: Tensor) -> Tensor:
                 annotate(err, model, step=model._step(i), child=layer, x=xs)
                 raise
         return xs
+    if isinstance(model, (Stateful, Flip)):
+        with _mode(model, whole_sequence):
+            return model(xs)
     if not _is_recurrent(model):
         return _fold(model, xs)
-    with _mode(model, whole_sequence):  # each stateful layer called inside gets the whole sequence
-        return model(xs)
+    with _mode(model, _unfolded):  # its own operations see steps; the stateful layers in it, sequences
+        return _fold(model, xs)
+
+
+def step_through(model: Callable[..., Any], xs: Tensor) -> Tensor:
+    """Any step model called once per step: what ``over_time`` computes, without its shortcuts."""
+    return _step_through(model, xs, model)
 
 
 def whole_sequence(layer: Stateful | Flip, xs: Tensor) -> Tensor:
     """What a stateful layer (or ``flip``) does when called on a whole sequence during ``unroll``."""
+    slot = layer.__dict__["_slot"]
+    if slot.ran:  # called twice in one step: its second call must see the first one's state
+        raise CalledTwice(layer)
+    slot.ran = True
     if isinstance(layer, Flip):
         return over_time(layer.model, xs.flip(1)).flip(1)
     fused = FUSED.get(type(layer))
-    return fused(layer, xs) if fused is not None else _step_through(layer, xs)
+    return fused(layer, xs) if fused is not None else _step_through(layer, xs, layer.forward)
+
+
+def _unfolded(layer: Stateful | Flip, x: Tensor) -> Tensor:
+    """A stateful layer inside a model run with time folded into the batch: ``(B * n, ...)`` in and out."""
+    batch = layer.__dict__["_slot"].batch[0]
+    return whole_sequence(layer, x.unflatten(0, (batch, -1))).flatten(0, 1)
+
+
+class CalledTwice(Exception):
+    """A stateful layer met twice in one step: the sequence must be run one step at a time."""
 
 
 def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
@@ -78,13 +106,13 @@ def _fold(model: Callable[..., Any], xs: Tensor) -> Tensor:
     return ys.unflatten(0, (batch, n))
 
 
-def _step_through(model: Stateful, xs: Tensor) -> Tensor:
-    """A template with state: its forward, once per step (hooks saw the call on the whole sequence)."""
+def _step_through(model: Any, xs: Tensor, step: Callable[[Tensor], Tensor]) -> Tensor:
+    """``step`` (``model``, or a template's forward once hooks saw the whole sequence) once per step."""
     ys = []
     with _mode(model, None):
         for t, x in enumerate(xs.unbind(1)):  # unbind: its backward is one stack, not n full-size slices
             try:
-                ys.append(model.forward(x))
+                ys.append(step(x))
             except Exception as err:
                 err.add_note(f"unroll was at step {t} (from 0) of {xs.shape[1]}, input {tuple(xs.shape)}.")
                 raise
@@ -98,8 +126,9 @@ def _is_recurrent(model: Any) -> bool:
 class _mode:
     """Within the block, the stateful layers inside ``model`` get whole sequences (or steps)."""
 
-    def __init__(self, model: nn.Module, runner: Callable[..., Tensor] | None) -> None:
-        self.slots = [m.__dict__["_slot"] for m in model.modules() if "_slot" in m.__dict__]
+    def __init__(self, model: Any, runner: Callable[..., Tensor] | None) -> None:
+        modules = model.modules() if isinstance(model, nn.Module) else ()
+        self.slots = [m.__dict__["_slot"] for m in modules if "_slot" in m.__dict__]
         self.runner = runner
 
     def __enter__(self) -> None:
@@ -136,10 +165,16 @@ class Run:
                     f"its own. Fix: call the step model itself inside the unrolled template (its "
                     f"state steps along with it), or give the inner unroll its own layers."
                 )
+        self.restart()
+        return self
+
+    def restart(self) -> None:
+        """Fresh slots and the carried state (or none) in every stateful layer, as before the first step."""
         for name, m in self.members:
+            for state in getattr(m, "_state_names", ()):
+                m.__dict__.pop(state, None)
             m.__dict__["_slot"] = Slot(self.batch, self.runner)
             m.__dict__.update(self.carried.get(name, {}))
-        return self
 
     def __exit__(self, *exc: Any) -> None:
         for name, m in self.members:

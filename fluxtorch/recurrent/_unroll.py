@@ -15,7 +15,7 @@ from fluxtorch._convert import to_tensor
 from fluxtorch._infer import InferringModule
 from fluxtorch.debug._notes import annotate
 from fluxtorch.recurrent._flip import shown
-from fluxtorch.recurrent._run import Carry, Run, whole_sequence, over_time
+from fluxtorch.recurrent._run import CalledTwice, Carry, Run, over_time, step_through, whole_sequence
 
 
 class Unroll(InferringModule):
@@ -46,7 +46,11 @@ class Unroll(InferringModule):
         carried = self._carry[1] if self.stateful and self._carry and self._carry[0] == key else {}
         try:
             with Run(self.model, (xs.shape[0],), carried, whole_sequence) as run:
-                ys = over_time(self.model, xs)  # (B, n, out)
+                try:
+                    ys = over_time(self.model, xs)  # (B, n, out)
+                except CalledTwice:  # a layer shared within the step: run it the slow, exact way
+                    run.restart()
+                    ys = step_through(self.model, xs)
         except Exception as err:
             annotate(err, self, child=self.model, x=xs)
             raise

@@ -303,6 +303,51 @@ def test_a_stateless_template_holding_recurrent_layers_needs_the_whole_sequence(
         unroll1(Encoder(LSTM(2, 3), flip(LSTM(2, 3))))(torch.randn(1, 2))
 
 
+@net
+class SideBySide:
+    """Written for one step ``(batch, features)``: dim=1 is the features, as a PyTorch user writes it."""
+
+    forward_: Model
+    backward_: Model
+
+    def forward(self, token):
+        both = torch.cat([self.forward_(token), self.backward_(token)], dim=1)
+        return torch.softmax(both, dim=1)
+
+
+def test_a_stateless_template_holding_recurrent_layers_sees_steps_in_its_own_operations(path: str) -> None:
+    forward_, backward_ = LSTM(3, 4), GatedRecurrent(3, 4)
+    xs = torch.randn(2, 5, 3)
+    ys = unroll(SideBySide(forward_, flip(backward_)), 5)(xs)
+    both = torch.cat([unroll(forward_, 5)(xs), unroll(backward_, 5)(xs.flip(1)).flip(1)], -1)
+    torch.testing.assert_close(ys, torch.softmax(both, -1))
+    step = SideBySide(forward_, backward_)
+    by_step = unroll1(step)
+    torch.testing.assert_close(unroll(step, 5)(xs), torch.stack([by_step(xs[:, t]) for t in range(5)], 1))
+
+
+@net
+class Twice:
+    """One layer called twice in a step: its second call reads the state its first call wrote."""
+
+    inner: Model
+
+    def forward(self, x):
+        return self.inner(self.inner(x))
+
+
+@pytest.mark.parametrize("make", [lambda lstm: Chain(lstm, relu, lstm), Twice])
+def test_a_recurrent_layer_called_twice_per_step_equals_stepping_it(make, path: str) -> None:
+    step = make(LSTM(4, 4))
+    xs = torch.randn(2, 6, 4)
+    unrolled, by_step = unroll(step, 3), unroll1(step)
+    expected = torch.stack([by_step(xs[:, t]) for t in range(6)], 1)
+    torch.testing.assert_close(torch.cat([unrolled(xs[:, :3]), unrolled(xs[:, 3:])], 1), expected)
+    unrolled.reset()
+    unrolled(xs[:, :3]).sum().backward()
+    assert all(p.grad is not None for p in step.parameters())
+
+
 def test_unroll1_inside_an_unrolled_template_steps_with_it_as_in_the_seed() -> None:
     plain = Decoder(Affine(4 + 6, 1), LSTM(6 + 3, 4), Affine(4, 3), torch.zeros(4), torch.zeros(3))
     seed_style = Decoder(plain.attend, unroll1(plain.recur), plain.out, plain.state, plain.y)
