@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import torch
 from torch import Tensor, nn
 
 from fluxtorch._convert import to_tensor
@@ -43,7 +44,8 @@ class Unroll(InferringModule):
         if not self.seq:  # the same input at every step
             xs = xs.unsqueeze(1).expand(xs.shape[0], self.n, *xs.shape[1:])
         key = (batched, xs.shape[0], xs.device, xs.dtype)
-        carried = self._carry[1] if self.stateful and self._carry and self._carry[0] == key else {}
+        stateful = self.stateful and not torch.compiler.is_exporting()  # an exported graph keeps no state
+        carried = self._carry[1] if stateful and self._carry and self._carry[0] == key else {}
         try:
             with Run(self.model, (xs.shape[0],), carried, whole_sequence) as run:
                 try:
@@ -54,7 +56,7 @@ class Unroll(InferringModule):
         except Exception as err:
             annotate(err, self, child=self.model, x=xs)
             raise
-        if self.stateful:
+        if stateful:
             self._carry = (key, run.last)
         return ys if batched else ys.squeeze(0)
 
@@ -102,7 +104,8 @@ class Unroll1(nn.Module):
         x = x if isinstance(x, Tensor) else to_tensor(x, who=repr(self))
         batch = tuple(x.shape[:1]) if x.dim() >= 2 else ()
         key = (batch, x.device, x.dtype)
-        carried = self._carry[1] if self._carry and self._carry[0] == key else {}
+        exporting = torch.compiler.is_exporting()  # an exported graph keeps no state: each call is a first step
+        carried = self._carry[1] if self._carry and self._carry[0] == key and not exporting else {}
         run = Run(self.model, batch, carried, None)
         if run.nested:  # inside a template that unroll steps: its state steps with it
             return self.model(x)
@@ -112,7 +115,8 @@ class Unroll1(nn.Module):
         except Exception as err:
             annotate(err, self, child=self.model, x=x)
             raise
-        self._carry = (key, run.last)
+        if not exporting:
+            self._carry = (key, run.last)
         return y
 
     def reset(self) -> None:
@@ -136,6 +140,9 @@ def unroll(model: Callable[..., Any], n: int, *, stateful: bool = True, seq: boo
       new batch size starts afresh.  ``stateful=False``: every call starts from the
       initial state.
     * ``seq=False``: the input ``(batch, features)`` is fed at every step.
+
+    ``torch.export`` (and so ``onnx``) captures a call from the initial state: an
+    exported graph holds no state between calls.
 
     The step model stays reachable as ``.model``.
 

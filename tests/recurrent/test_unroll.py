@@ -245,6 +245,23 @@ def test_exports_with_torch_export() -> None:
     torch.testing.assert_close(exported.module()(xs), model(xs))
 
 
+def test_a_stateful_model_exports_from_its_initial_state_even_after_calls() -> None:
+    model = unroll(Chain(LSTM(3, 4), Affine(4, 2)), 5)
+    xs = torch.randn(2, 5, 3)
+    fresh = unroll(model.model, 5, stateful=False)(xs)
+    carried = model(xs)  # the model now carries a state, which an exported graph cannot hold
+    exported = torch.export.export(model, (xs,))
+    torch.testing.assert_close(exported.module()(xs), fresh)
+    torch.testing.assert_close(exported.module()(xs), fresh)
+    model.reset()
+    torch.testing.assert_close(model(xs), carried)
+
+    step = unroll1(LSTM(3, 4))
+    first = step(xs[:, 0])
+    step(xs[:, 1])
+    torch.testing.assert_close(torch.export.export(step, (xs[:, 0],)).module()(xs[:, 0]), first)
+
+
 # The attention translation model of the seed's recurrence page, as a smoke test.
 
 @net
