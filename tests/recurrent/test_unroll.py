@@ -207,7 +207,8 @@ def test_torch_save_round_trip_keeps_weights_and_carried_state(tmp_path) -> None
     lambda: unroll(LSTM(3, 4), 3),
     lambda: unroll(Chain(LSTM(3, 4), Affine(4, 2), GatedRecurrent(2, 3)), 3),
     lambda: unroll(Chain(flip(Recurrent(3, 4)), relu), 3, stateful=False),
-], ids=["lstm", "chain", "flip"])
+    lambda: unroll(SideBySide(LSTM(3, 4), flip(GatedRecurrent(3, 4))), 3),
+], ids=["lstm", "chain", "flip", "template"])
 def test_compiles_fullgraph_without_graph_breaks(make) -> None:
     model, twin = make(), make()
     twin.load_state_dict(model.state_dict())
