@@ -12,7 +12,9 @@ always steps its equations.
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import warnings
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -58,7 +60,8 @@ def lstm_over_time(cell: LSTM, xs: Tensor) -> Tensor:
         w_ih = torch.cat([cell.Wxi.t(), cell.Wxf.t(), cell.Wxc.t(), cell.Wxo.t()])  # (4H, in)
         w_hh = torch.cat([cell.Wyi.t(), cell.Wyf.t(), cell.Wyc.t(), cell.Wyo.t()])  # (4H, H)
         params = [w_ih, w_hh, b, torch.zeros_like(b)]
-        ys, y, state = torch.lstm(xs, (y, state), params, True, 1, 0.0, False, False, True)
+        with _fresh_weights(xs):
+            ys, y, state = torch.lstm(xs, (y, state), params, True, 1, 0.0, False, False, True)
     cell.__dict__["y"], cell.__dict__["state"] = y[0], state[0]
     return ys
 
@@ -86,9 +89,26 @@ def recurrent_over_time(cell: Recurrent, xs: Tensor) -> Tensor:
         ys, y = torch.stack(ys, 1), h[None]
     else:
         params = [cell.Wxy.t(), cell.Wyy.t(), cell.by, torch.zeros_like(cell.by)]
-        ys, y = torch.rnn_tanh(xs, y, params, True, 1, 0.0, False, False, True)
+        with _fresh_weights(xs):
+            ys, y = torch.rnn_tanh(xs, y, params, True, 1, 0.0, False, False, True)
     cell.__dict__["y"] = y[0]
     return ys
+
+
+@contextlib.contextmanager
+def _fresh_weights(xs: Tensor) -> Iterator[None]:
+    """On CUDA, silence cuDNN's advice to ``flatten_parameters()``: the weights are rebuilt each call.
+
+    cuDNN warns when an RNN's weights are not one contiguous buffer; here they are
+    concatenated from the seed's per-gate matrices on every call by design (so their
+    gradients reach those matrices), and there is no ``nn.LSTM`` to flatten.
+    """
+    if not xs.is_cuda:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
+        yield
 
 
 FUSED: dict[type, Callable[[Stateful, Tensor], Tensor]] = {

@@ -167,3 +167,19 @@ def test_wrong_feature_count_names_the_layer_and_the_fix(cell, path: str) -> Non
 def test_wrong_dtype_names_the_layer_and_the_fix() -> None:
     with pytest.raises(TypeError, match=r"LSTM\(3 => 4\) holds torch.float64 parameters .* got input of dtype torch.float32"):
         unroll(LSTM(3, 4).double(), 2)(torch.randn(1, 2, 3))
+
+
+def test_cudnns_flatten_parameters_advice_is_silenced_only_on_cuda() -> None:
+    import warnings
+    from types import SimpleNamespace
+
+    from fluxtorch.recurrent._fused import _fresh_weights
+
+    advice = "RNN module weights are not part of single contiguous chunk of memory. To compact weights ..."
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with _fresh_weights(SimpleNamespace(is_cuda=True)):  # what torch.lstm warns on CUDA each call
+            warnings.warn(advice, UserWarning)
+        with _fresh_weights(torch.zeros(1)):
+            warnings.warn(advice, UserWarning)
+    assert len(seen) == 1
