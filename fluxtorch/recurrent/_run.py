@@ -148,8 +148,15 @@ class Run:
         self, model: Any, batch: tuple[int, ...], carried: Carry, runner: Callable[..., Tensor] | None
     ) -> None:
         self.batch, self.carried, self.runner = batch, carried, runner
-        modules = model.named_modules() if isinstance(model, nn.Module) else ()
-        self.members = [(name, m) for name, m in modules if isinstance(m, (Stateful, Flip))]
+        modules = model.named_modules(remove_duplicate=False) if isinstance(model, nn.Module) else ()
+        self.members: list[tuple[str, nn.Module]] = []
+        self.shared = False  # a stateful layer found twice (Chain(lstm, lstm)) runs twice in every step
+        for name, m in modules:
+            if isinstance(m, (Stateful, Flip)):
+                if any(m is member for _, member in self.members):
+                    self.shared = True
+                else:
+                    self.members.append((name, m))
         self.last: Carry = {}
 
     @property

@@ -48,11 +48,7 @@ class Unroll(InferringModule):
         carried = self._carry[1] if stateful and self._carry and self._carry[0] == key else {}
         try:
             with Run(self.model, (xs.shape[0],), carried, whole_sequence) as run:
-                try:
-                    ys = over_time(self.model, xs)  # (B, n, out)
-                except CalledTwice:  # a layer shared within the step: run it the slow, exact way
-                    run.restart()
-                    ys = step_through(self.model, xs)
+                ys = _run_over(self.model, xs, run)  # (B, n, out)
         except Exception as err:
             annotate(err, self, child=self.model, x=xs)
             raise
@@ -125,6 +121,17 @@ class Unroll1(nn.Module):
 
     def __repr__(self) -> str:
         return f"unroll1({shown(self.model)})"
+
+
+def _run_over(model: Callable[..., Any], xs: Tensor, run: Run) -> Tensor:
+    """``model`` over ``xs``: layer by layer, or one step at a time when a stateful layer runs twice a step."""
+    if run.shared:
+        return step_through(model, xs)
+    try:
+        return over_time(model, xs)
+    except CalledTwice:  # found only when it happened (a template calling one layer twice)
+        run.restart()
+        return step_through(model, xs)
 
 
 def unroll(model: Callable[..., Any], n: int, *, stateful: bool = True, seq: bool = True) -> Unroll:

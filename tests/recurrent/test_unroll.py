@@ -208,7 +208,8 @@ def test_torch_save_round_trip_keeps_weights_and_carried_state(tmp_path) -> None
     lambda: unroll(Chain(LSTM(3, 4), Affine(4, 2), GatedRecurrent(2, 3)), 3),
     lambda: unroll(Chain(flip(Recurrent(3, 4)), relu), 3, stateful=False),
     lambda: unroll(SideBySide(LSTM(3, 4), flip(GatedRecurrent(3, 4))), 3),
-], ids=["lstm", "chain", "flip", "template"])
+    lambda: unroll(Chain(lstm := LSTM(3, 3), relu, lstm), 3),
+], ids=["lstm", "chain", "flip", "template", "shared"])
 def test_compiles_fullgraph_without_graph_breaks(make) -> None:
     model, twin = make(), make()
     twin.load_state_dict(model.state_dict())
