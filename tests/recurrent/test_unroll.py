@@ -211,6 +211,7 @@ def test_torch_save_round_trip_keeps_weights_and_carried_state(tmp_path) -> None
     lambda: unroll(Chain(lstm := LSTM(3, 3), relu, lstm), 3),
 ], ids=["lstm", "chain", "flip", "template", "shared"])
 def test_compiles_fullgraph_without_graph_breaks(make) -> None:
+    torch._dynamo.reset()  # each model here is compiled anew, not as a recompilation of the last
     model, twin = make(), make()
     twin.load_state_dict(model.state_dict())
     xs = torch.randn(2, 3, 3)
