@@ -319,6 +319,26 @@ def test_fault_mid_save_leaves_old_file_intact(tmp_path: Path, monkeypatch: pyte
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
 
+def test_saving_into_a_missing_folder_names_the_target_not_a_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "m.safetensors"
+    with pytest.raises(FileNotFoundError, match=r"cannot write .*m\.safetensors.*does not exist") as info:
+        save(mlp(), target)
+    assert ".tmp" not in str(info.value) and info.value.filename == str(target)
+
+
+def test_layers_saved_in_evaluation_mode_load_in_it(tmp_path: Path) -> None:
+    model = Chain(Affine(3, 8), nn.Dropout(0.5), Affine(8, 2)).eval()
+    save(model, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    x = torch.randn(16, 3)
+    assert not any(m.training for m in loaded.modules())
+    torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    model.train()
+    model[1].eval()  # modes may differ from layer to layer
+    save(model, tmp_path / "m.safetensors")
+    assert [m.training for m in load(tmp_path / "m.safetensors").modules()] == [True, True, False, True]
+
+
 # What load refuses ------------------------------------------------------------------------------
 
 def test_load_error_is_a_value_error_naming_the_file(tmp_path: Path) -> None:

@@ -24,12 +24,14 @@ from fluxtorch.storage._rebuild import rebuild
 
 FORMAT = 1  # the version of the architecture description this fluxtorch writes and reads
 _ARCHITECTURE, _VERSION = "fluxtorch.architecture", "fluxtorch.format"
+_EVAL = "fluxtorch.eval"  # the layers in evaluation mode (model.eval()), by their names in named_modules
 
 
 def save(model: Any, path: str | os.PathLike) -> None:
     """Write ``model`` (architecture and weights) to ``path``, atomically.
 
-    Everything is checked before the file is touched: a lambda, a local function or an
+    Layers in evaluation mode (``model.eval()``) load in evaluation mode.  Everything is
+    checked before the file is touched: a lambda, a local function or an
     unknown class is refused with a ``SaveError`` (a ``TypeError``) naming the layer (e.g. ``Chain[2]``),
     and a failed save leaves an existing file as it was.
 
@@ -45,6 +47,8 @@ def save(model: Any, path: str | os.PathLike) -> None:
         _require_inferred(model)
     architecture, tensors = describe(model, type(model).__name__)
     metadata = {"format": "pt", _VERSION: str(FORMAT), _ARCHITECTURE: json.dumps(architecture)}
+    if isinstance(model, nn.Module):
+        metadata[_EVAL] = json.dumps([name for name, m in model.named_modules() if not m.training])
     atomic_write(path, lambda file: write_tensors(file, tensors, metadata))
 
 
@@ -65,12 +69,24 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
     try:
         architecture = json.loads(metadata[_ARCHITECTURE])
         model = rebuild(architecture, tensors, _root_name(architecture))
+        _restore_modes(model, json.loads(metadata.get(_EVAL, "[]")))
     except Exception as err:  # noqa: BLE001 - whatever a hostile file provokes is reported as LoadError
         raise LoadError(
             f"cannot load {os.fspath(path)!r}: its architecture does not rebuild ({err}). The file is "
             f"corrupted, or it names layers this program does not define."
         ) from err
     return model.to(device) if device is not None and isinstance(model, nn.Module) else model
+
+
+def _restore_modes(model: Any, evaluating: Any) -> None:
+    """Put the layers saved in evaluation mode back in it (dropout off, batch norm on its statistics)."""
+    if not isinstance(evaluating, list) or not all(isinstance(name, str) for name in evaluating):
+        raise ValueError("its list of layers in evaluation mode is not a list of names")
+    if isinstance(model, nn.Module) and evaluating:
+        names = set(evaluating)
+        for name, m in model.named_modules():
+            if name in names:
+                m.training = False
 
 
 def _root_name(architecture: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -23,6 +24,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     """
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    if not path.parent.is_dir():  # else the error would name the temporary file
+        raise FileNotFoundError(
+            errno.ENOENT, f"cannot write {os.fspath(path)!r}: its folder {os.fspath(path.parent)!r} does not "
+            f"exist. Fix: create it first, e.g. os.makedirs({os.fspath(path.parent)!r}, exist_ok=True)", os.fspath(path)
+        )
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as file:
