@@ -63,14 +63,25 @@ class Run:
             torch.distributed.destroy_process_group()
 
 
+def pick_device(name: str) -> torch.device:
+    """The device ``--device name`` means, or a one-line exit saying why it cannot be used."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SystemExit(f"--device {name}: not a device name. Fix: --device cpu, --device cuda or --device cuda:0.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: CUDA is not available here. Fix: --device cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise SystemExit(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s). Fix: --device cuda:0.")
+    return device
+
+
 def start(args: argparse.Namespace) -> Run:
     """Seed every generator and pick the device; under ``--ddp`` join the process group."""
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {args.device}: CUDA is not available here. Fix: --device cpu.")
+    device = pick_device(args.device)
     if not args.ddp:
         return Run(device)
     if "RANK" not in os.environ:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -69,21 +68,27 @@ def online(timeout: float = 2.0) -> bool:
         return False
 
 
-def download(root: Path) -> bool:
+def download(root: Path) -> str | None:
+    """Fetch MNIST into ``root`` with torchvision; ``None`` when done, else why not (one line)."""
     try:
         from torchvision.datasets import MNIST
 
         for train_split in (True, False):
             MNIST(str(root), train=train_split, download=True)
-        return True
+        return None
     except Exception as err:  # any failure (network, disk, torchvision missing) falls back
-        print(f"MNIST download failed ({type(err).__name__}: {err})", file=sys.stderr)
-        return False
+        return f"download failed ({type(err).__name__}: {' '.join(str(err).split())[:120]})"
 
 
 def digits(seed: int) -> tuple[Split, Split, str]:
     """scikit-learn's 1,797 real handwritten 8x8 digits, drawn as MNIST: 20x20 centred in 28x28."""
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise SystemExit(
+            "MNIST: no local copy, no network, and scikit-learn (which ships the offline digits) is not "
+            "installed. Fix: pip install scikit-learn, or --data DIR with the MNIST IDX files."
+        ) from None
 
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16  # (N, 1, 8, 8)
@@ -104,10 +109,11 @@ def load(data: str | None, offline: bool, seed: int, say=print) -> tuple[Split, 
             )
         return found
     found = from_folder(CACHE)
-    if found is None and not offline and online() and download(CACHE):
+    why = "--offline" if offline else "no local copy and no network"
+    if found is None and not offline and online():
+        why = download(CACHE) or why
         found = from_folder(CACHE)
     if found is None:
-        why = "--offline" if offline else "no local copy and no network"
         say(f"MNIST: {why}; training on scikit-learn's handwritten digits instead (--data DIR for MNIST)")
         return digits(seed)
     return found

@@ -77,6 +77,48 @@ def test_mnist_says_what_is_missing_in_a_data_folder(examples, tmp_path: Path) -
     with pytest.raises(SystemExit, match="no MNIST IDX files there"):
         examples("mnist").main(["--data", str(tmp_path), "--epochs", "1"])
 
+def test_mnist_without_network_or_local_copy_says_so_in_one_line(examples, tmp_path: Path, monkeypatch) -> None:
+    mnist = examples("mnist")
+    monkeypatch.setattr(mnist, "CACHE", tmp_path)
+    monkeypatch.setattr(mnist, "online", lambda timeout=2.0: False)
+    said: list[str] = []
+    _, (tx, _), source = mnist.load(None, False, 0, said.append)
+    assert said == ["MNIST: no local copy and no network; training on scikit-learn's handwritten digits "
+                    "instead (--data DIR for MNIST)"]
+    assert source.startswith("scikit-learn digits") and tx.shape[1] == 784
+
+
+def test_mnist_failed_download_falls_back_with_its_reason_on_the_same_line(examples, tmp_path: Path, monkeypatch, capsys) -> None:
+    mnist = examples("mnist")
+    monkeypatch.setattr(mnist, "CACHE", tmp_path)
+    monkeypatch.setattr(mnist, "online", lambda timeout=2.0: True)
+    import torchvision.datasets
+
+    def unreachable(*args, **kwargs):
+        raise OSError("<urlopen error\n timed out>")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", unreachable)
+    said: list[str] = []
+    mnist.load(None, False, 0, said.append)
+    assert len(said) == 1 and "\n" not in said[0]
+    assert said[0].startswith("MNIST: download failed (OSError: <urlopen error timed out>)") and "scikit-learn's handwritten digits" in said[0]
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("device", "words"),
+    [("gpu", "--device gpu: not a device name. Fix: --device cpu"),
+     ("cuda", "--device cuda: CUDA is not available here. Fix: --device cpu.")],
+)
+def test_examples_refuse_an_unusable_device_in_one_line(examples, device: str, words: str) -> None:
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    for name in ("mnist", "char_rnn", "translation"):
+        with pytest.raises(SystemExit) as stopped:
+            examples(name).main(["--device", device, "--epochs", "1"])
+        message = str(stopped.value.code)
+        assert message.startswith(words) and "\n" not in message
+
 
 # char_rnn
 
