@@ -69,6 +69,15 @@ def test_default_sgd_is_bit_identical_to_a_hand_written_loop() -> None:
         assert torch.equal(p, q)
 
 
+
+def test_loss_opt_epochs_and_cb_may_be_positional_as_in_the_signature() -> None:
+    model = Affine(3, 1)
+    seen: list[int] = []
+    history = train(model, line_data(2), mse, torch.optim.SGD(model.parameters(), lr=0.05), 3, [lambda: seen.append(1)],
+                    progress=False)
+    assert len(history) == 6 and len(history.epochs) == 3 and len(seen) == 4  # first step, then every epoch end
+
+
 @pytest.mark.parametrize(
     ("make_opt", "lr"),
     [
@@ -247,10 +256,13 @@ def test_callback_receives_progress() -> None:
     assert got[-1].loss == history[-1] and got[-1].history is history
 
 
-def test_progress_bar_is_quiet_off_a_terminal(capsys: pytest.CaptureFixture) -> None:
-    train(Affine(3, 1), line_data(2), progress=True)
+def test_progress_bar_shows_loss_and_speed_on_stderr_by_default(capsys: pytest.CaptureFixture) -> None:
+    train(Affine(3, 1), line_data(2), epochs=2)
     out, err = capsys.readouterr()
-    assert out == "" and err == ""
+    assert out == "" and "epoch 1/2" in err and "epoch 2/2" in err and "2/2" in err
+    assert "loss=" in err and "samples/s" in err
+    train(Affine(3, 1), line_data(2), progress=False)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_train_moves_batches_to_the_model_device() -> None:
@@ -331,6 +343,16 @@ def test_accuracy_with_one_hot_indices_and_several_batches() -> None:
     assert accuracy(model, [(x[:2], y[:2]), (x[2:], y[2:])]) == 0.75
     assert accuracy(model, list(zip(x, y))) == 0.75  # single data points
     assert accuracy(model, (x.tolist(), y.tolist())) == 0.75
+
+
+def test_one_hot_targets_of_any_dtype() -> None:
+    model = Affine(torch.eye(3), torch.zeros(3))
+    x = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 2.0, 0]])
+    y = torch.tensor([0, 1, 2, 0])
+    for hot in (F.one_hot(y, 3), F.one_hot(y, 3).bool(), onehotbatch(y.tolist(), range(3), dtype=torch.int64)):
+        assert accuracy(model, (x, hot)) == 0.75
+        torch.testing.assert_close(logitcrossentropy(x, hot), F.cross_entropy(x, y))
+        torch.testing.assert_close(logloss(softmax(x), hot), F.nll_loss(torch.log_softmax(x, -1), y))
 
 
 def test_accuracy_restores_training_mode_and_checks_shapes() -> None:

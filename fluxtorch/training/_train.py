@@ -33,12 +33,12 @@ class History(list):
 def train(
     model: Callable[[Any], Any],
     data: Iterable[Any],
-    *,
     loss: Callable[[Tensor, Any], Tensor] = mse,
     opt: Any = None,
-    lr: float | None = None,
     epochs: int = 1,
     cb: Callable[..., Any] | Sequence[Callable[..., Any]] = (),
+    *,
+    lr: float | None = None,
     every: float = 5.0,
     device: Any = None,
     progress: bool = True,
@@ -62,7 +62,7 @@ def train(
       model.  Works under ``torch.autocast`` (pass a ``torch.amp.GradScaler`` as
       ``scaler`` for float16) and with ``DistributedDataParallel`` under ``torchrun``
       (the bar shows on rank 0; the loss is averaged over ranks).
-    * A tqdm bar shows loss and samples/s when ``progress`` and stderr is a terminal.
+    * ``progress``: a tqdm bar per epoch (on stderr) shows the loss and samples/s.
 
     >>> x = torch.randn(32, 3)
     >>> history = train(Affine(3, 1), zip([x] * 4, [x[:, :1]] * 4), opt=torch.optim.Adam,
@@ -244,8 +244,7 @@ def _bar(source: Any, epoch: int, epochs: int) -> Any:
     from tqdm import tqdm  # plain: tqdm.auto warns in notebooks without ipywidgets
 
     total = len(source) if hasattr(source, "__len__") else None
-    bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="step", dynamic_ncols=True, leave=True, disable=None)
-    return None if bar.disable else bar
+    return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="step", dynamic_ncols=True, leave=True)
 
 
 def _distributed(model: Any) -> Any:
