@@ -16,7 +16,7 @@ from torch import nn
 
 def parser(description: str, *, epochs: int, plot: str) -> argparse.ArgumentParser:
     """An argument parser with the options every example takes."""
-    p = argparse.ArgumentParser(description=description)
+    p = argparse.ArgumentParser(description=description.replace("``", ""))  # docstring markup off the terminal
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="where to train (default: cuda when available, else cpu)")
     p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")

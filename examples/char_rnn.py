@@ -37,6 +37,14 @@ def default_corpus(chars: int) -> str:
     return "\n".join(texts)[:chars]
 
 
+def read_text(path: str, chars: int) -> str:
+    """Up to ``chars`` characters of the UTF-8 file ``path``, or a one-line exit saying why not."""
+    try:
+        return Path(path).read_text(encoding="utf-8")[:chars]
+    except (OSError, UnicodeDecodeError) as err:
+        raise SystemExit(f"--text {path}: cannot read it as UTF-8 text ({type(err).__name__}). Fix: pass a UTF-8 text file.") from None
+
+
 class OneHotBatches:
     """``(x, y)`` pairs: ``x`` one-hot ``(batch, n, N)`` made on the fly from index batches, ``y`` indices."""
 
@@ -83,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = p.parse_args(argv)
     run = start(args)
 
-    text = Path(args.text).read_text(encoding="utf-8")[: args.chars] if args.text else default_corpus(args.chars)
+    text = read_text(args.text, args.chars) if args.text else default_corpus(args.chars)
     checkpoint = torch.load(args.load, weights_only=True) if args.load else None
     alphabet = checkpoint["alphabet"] if checkpoint else sorted(set(text))
     text = "".join(c for c in text if c in alphabet)

@@ -145,6 +145,10 @@ def test_char_rnn_reads_any_text_and_says_when_it_is_too_short(examples, tmp_pat
     assert set(result["sample"]) <= set("to be or not to be, that is the question. ")
     with pytest.raises(SystemExit, match="too few"):
         char_rnn.main(["--text", str(tmp_path / "t.txt"), "--chars", "50", "--epochs", "1"])
+    (tmp_path / "b.bin").write_bytes(bytes([0xFF, 0xFE, 0x80]) * 10)
+    for missing in (tmp_path / "absent.txt", tmp_path / "b.bin"):
+        with pytest.raises(SystemExit, match=f"--text {missing}: cannot read it as UTF-8 text"):
+            char_rnn.main(["--text", str(missing), "--epochs", "1", "--device", "cpu"])
 
 
 def test_char_rnn_batches_continue_each_stream(examples) -> None:
