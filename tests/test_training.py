@@ -115,6 +115,14 @@ def test_data_is_iterated_every_epoch(kind: str) -> None:
     assert len(history) == 12 and len(history.epochs) == 3
 
 
+def test_one_pair_is_one_step_per_epoch() -> None:
+    (x, y), = line_data(1)
+    model, twin = Affine(3, 1), Affine(3, 1)
+    twin.load_state_dict(model.state_dict())
+    history = train(model, (x, y), epochs=3, progress=False)
+    assert len(history) == 3 and history == train(twin, [(x, y)], epochs=3, progress=False)
+
+
 def test_one_shot_iterator_replays_the_same_pairs() -> None:
     torch.manual_seed(0)
     data = line_data(3)

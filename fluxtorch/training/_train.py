@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from fluxtorch._infer import uninferred_layers
 from fluxtorch.backend._device import move
-from fluxtorch.training._batch import as_pair, batch_size, device_of
+from fluxtorch.training._batch import as_pair, batch_size, device_of, is_pair
 from fluxtorch.training._callbacks import Progress, StopTraining, as_callbacks, takes_argument, throttle
 from fluxtorch.training._losses import mse
 
@@ -48,7 +48,8 @@ def train(
 
     * ``data`` yields ``(x, y)`` pairs each epoch: a list, a ``DataLoader``, a ``zip``
       or a generator (a one-shot iterator is remembered during the first epoch and
-      replayed afterwards, so it keeps its items in memory).
+      replayed afterwards, so it keeps its items in memory).  One ``(x, y)`` tuple is
+      one step per epoch.
     * ``opt``: a ``torch.optim`` optimizer instance, or a class/factory called with the
       model's parameters (and ``lr=lr`` when ``lr`` is given); default
       ``SGD(lr=0.1)``.
@@ -76,7 +77,7 @@ def train(
         raise TypeError(f"train expected loss to be a function (ŷ, y) -> scalar, got {type(loss).__name__}. Fix: loss=mse.")
     if device is not None and isinstance(model, nn.Module):
         model.to(device)
-    data = _infer_sizes(model, data)
+    data = _infer_sizes(model, [data] if is_pair(data) else data)
     device = torch.device(device) if device is not None else device_of(model)
     optimizer = _optimizer(model, opt, lr)
     callbacks = [c if isinstance(c, throttle) else throttle(c, every) for c in as_callbacks(cb)]
