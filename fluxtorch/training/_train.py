@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -245,7 +246,9 @@ def _bar(source: Any, epoch: int, epochs: int) -> Any:
     from tqdm import tqdm  # plain: tqdm.auto warns in notebooks without ipywidgets
 
     total = len(source) if hasattr(source, "__len__") else None
-    return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="step", dynamic_ncols=True, leave=True)
+    live = getattr(sys.stderr, "isatty", lambda: False)()
+    return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="step", dynamic_ncols=True, leave=True,
+                mininterval=0.1 if live else 10.0)  # off a terminal (a log, a notebook): few redraws
 
 
 def _distributed(model: Any) -> Any:
