@@ -297,6 +297,30 @@ def test_train_on_cuda() -> None:
     assert len(history) == 4 and model.W.is_cuda
 
 
+@pytest.mark.cuda
+def test_accuracy_and_losses_on_cuda_take_targets_on_the_cpu() -> None:
+    model = Affine(torch.eye(3), torch.zeros(3)).cuda()
+    x = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 2.0, 0]])
+    y = torch.tensor([0, 1, 2, 0])
+    assert accuracy(model, (x, y)) == 0.75 and accuracy(model, (x, F.one_hot(y, 3).float())) == 0.75
+    scores = model(x.cuda())
+    expected = F.cross_entropy(scores, y.cuda())
+    torch.testing.assert_close(logitcrossentropy(scores, y), expected)
+    torch.testing.assert_close(logitcrossentropy(scores, F.one_hot(y, 3)), expected)
+    torch.testing.assert_close(mse(scores, x), F.mse_loss(scores, x.cuda()))
+
+
+@pytest.mark.cuda
+def test_train_on_cuda_under_float16_autocast_with_a_grad_scaler() -> None:
+    torch.manual_seed(0)
+    model = Chain(Input(3), Affine(16), relu, Affine(1)).cuda()
+    with torch.autocast("cuda", dtype=torch.float16):
+        history = train(model, line_data(), opt=torch.optim.Adam, lr=0.02, epochs=40, progress=False,
+                        scaler=torch.amp.GradScaler("cuda"))
+    assert model[1].W.dtype == torch.float32 and all(math.isfinite(v) for v in history)
+    assert history.epochs[-1] < history.epochs[0] / 10
+
+
 def test_loss_must_be_a_scalar() -> None:
     with pytest.raises(TypeError, match="scalar"):
         train(Affine(3, 1), line_data(1), loss=lambda ŷ, y: ŷ - y, progress=False)

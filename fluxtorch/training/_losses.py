@@ -25,7 +25,7 @@ def mse(ŷ: Tensor, y: Any) -> Tensor:
             f"{tuple(y.shape)} (broadcasting them would silently compare every pair). "
             f"Fix: reshape the targets, e.g. y.reshape({tuple(ŷ.shape)})."
         )
-    return ((ŷ - y.to(ŷ.dtype)) ** 2).mean()
+    return ((ŷ - y.to(ŷ.device, ŷ.dtype)) ** 2).mean()
 
 
 def logloss(ŷ: Tensor, y: Any, *, eps: float = 1e-7) -> Tensor:
@@ -73,7 +73,7 @@ def _pick(logp: Tensor, y: Any, who: str) -> Tensor:
     """Per-data-point ``sum(y * logp)`` for one-hot ``y``, or ``logp[y]`` for class indices."""
     y = _raw(y, who)
     if y.shape == logp.shape:  # one-hot rows of any dtype (F.one_hot gives int64)
-        return (y.to(logp.dtype) * logp).sum(-1)
+        return (y.to(logp.device, logp.dtype) * logp).sum(-1)
     if not y.is_floating_point() and y.shape == logp.shape[:-1]:
         return logp.gather(-1, y.to(logp.device, torch.long).unsqueeze(-1)).squeeze(-1)
     raise ValueError(
