@@ -19,8 +19,11 @@ from fluxtorch.training._callbacks import Progress, StopTraining, as_callbacks, 
 from fluxtorch.training._losses import mse
 
 
-class NonFiniteLossError(FloatingPointError, ValueError):
-    """The loss became NaN or infinite; raised before that step changed any parameter."""
+class NonFiniteLossError(FloatingPointError, ValueError, RuntimeError):
+    """The loss became NaN or infinite; raised before that step changed any parameter.
+
+    Caught by ``except`` on any of ``FloatingPointError``, ``ValueError`` or ``RuntimeError``.
+    """
 
 
 class History(list):
@@ -58,8 +61,8 @@ def train(
       ``every`` seconds (wrapped in ``throttle`` unless already throttled) and once more
       at the end of every epoch.
     * A callback may call ``stop()`` to end training early (the history is returned).
-    * A NaN or infinite loss raises ``NonFiniteLossError`` (a ``FloatingPointError`` and
-      a ``ValueError``) naming epoch and step, before that step changes a parameter.
+    * A NaN or infinite loss raises ``NonFiniteLossError`` (a ``FloatingPointError``,
+      ``ValueError`` and ``RuntimeError``) naming epoch and step, before that step changes a parameter.
     * Batches move to ``device`` (default: the model's); ``device`` also moves the
       model.  Works under ``torch.autocast`` (pass a ``torch.amp.GradScaler`` as
       ``scaler`` for float16) and with ``DistributedDataParallel`` under ``torchrun``
