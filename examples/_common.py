@@ -14,12 +14,20 @@ import torch
 from torch import nn
 
 
+def count(text: str) -> int:
+    """An int >= 0 from the command line; argparse reports anything else in one line."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def parser(description: str, *, epochs: int, plot: str) -> argparse.ArgumentParser:
     """An argument parser with the options every example takes."""
     p = argparse.ArgumentParser(description=description.replace("``", ""))  # docstring markup off the terminal
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="where to train (default: cuda when available, else cpu)")
-    p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")
+    p.add_argument("--epochs", type=count, default=epochs, help=f"passes over the data (default {epochs})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--plot", default=plot, help=f"PNG file for the training curves (default {plot})")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")

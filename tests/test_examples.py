@@ -191,3 +191,9 @@ def test_translation_learns_short_phrases(examples, capsys) -> None:
     result = translation.main(["--length", "3", "--hidden", "32", "--steps", "40", "--epochs", "10", "--target", "0.9",
                                "--plot", "/dev/null", "--device", "cpu", "--no-progress"])
     assert result["accuracy"] >= 0.9
+
+
+def test_examples_refuse_negative_epochs_through_argparse(examples, capsys) -> None:
+    with pytest.raises(SystemExit):
+        examples("translation").main(["--epochs", "-1"])
+    assert "argument --epochs: invalid count value: '-1'" in capsys.readouterr().err
