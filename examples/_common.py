@@ -102,9 +102,16 @@ def start(args: argparse.Namespace) -> Run:
     return Run(device, torch.distributed.get_rank(), torch.distributed.get_world_size())
 
 
-def plot(path: str | Path, title: str, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]]) -> Path:
-    """Save one row of panels, each ``{"curve label": (xs, ys)}``, as a PNG; returns the path."""
-    import matplotlib
+def plot(path: str | Path, title: str, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]]) -> str:
+    """Save one row of panels, each ``{"curve label": (xs, ys)}``, as a PNG; says where, for the log.
+
+    Without matplotlib the run still ends with its figure: the plot is skipped and the
+    words say so.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        return "no curves plotted (matplotlib is not installed: pip install matplotlib)"
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -123,7 +130,7 @@ def plot(path: str | Path, title: str, panels: dict[str, dict[str, tuple[Sequenc
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return path
+    return f"curves in {path}"
 
 
 def loss_curves(history: Any) -> dict[str, tuple[list[float], list[float]]]:

@@ -147,10 +147,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(f"checkpoint: {args.save}")
     if args.epochs:
         epochs = list(range(1, args.epochs + 1))
-        path = plot(args.plot, f"char-RNN: LSTM({args.hidden}) x 2, logloss", {
+        plotted = plot(args.plot, f"char-RNN: LSTM({args.hidden}) x 2, logloss", {
             "loss (nats/char)": {**loss_curves(history), "validation": (epochs, val_loss)},
         })
-        print(f"{args.epochs} epochs in {seconds:.1f} s; curves in {path}")
+        print(f"{args.epochs} epochs in {seconds:.1f} s; {plotted}")
         final = val_loss[-1]
     else:
         with torch.no_grad():

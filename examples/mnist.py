@@ -164,11 +164,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     final = accuracy(model, (tx, ty))
     if run.main:
         epochs = list(range(1, args.epochs + 1))
-        path = plot(args.plot, f"MNIST MLP: {source}", {
+        plotted = plot(args.plot, f"MNIST MLP: {source}", {
             "training loss (logloss)": loss_curves(history),
             "test accuracy": {"test": (epochs, test_acc)},
         })
-        print(f"{args.epochs} epochs in {seconds:.1f} s; curves in {path}")
+        print(f"{args.epochs} epochs in {seconds:.1f} s; {plotted}")
         print(f"test accuracy: {final:.4f}")
     run.finish()
     return {"accuracy": final, "history": history, "test_accuracy": test_acc, "seconds": seconds, "source": source}

@@ -197,3 +197,21 @@ def test_examples_refuse_negative_epochs_through_argparse(examples, capsys) -> N
     with pytest.raises(SystemExit):
         examples("translation").main(["--epochs", "-1"])
     assert "argument --epochs: invalid count value: '-1'" in capsys.readouterr().err
+
+
+def test_examples_end_with_their_figure_even_without_matplotlib(examples, tmp_path: Path, monkeypatch, capsys) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    result = examples("translation").main(["--length", "3", "--hidden", "8", "--steps", "2", "--batch", "4", "--epochs", "1",
+                                           "--plot", str(tmp_path / "t.png"), "--device", "cpu", "--no-progress"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].endswith("; no curves plotted (matplotlib is not installed: pip install matplotlib)")
+    assert lines[-1] == f"held-out token accuracy: {result['accuracy']:.4f}" and not (tmp_path / "t.png").exists()
