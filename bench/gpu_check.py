@@ -175,7 +175,9 @@ def plan(device: str, tiny: bool, scratch: Path) -> list[Step]:
     """Every step, in the order they run, with its time limit in seconds."""
     quick = ["--quick"] if tiny else []
     steps = [
-        Step("CUDA-marked tests", [PY, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", "tests"], 150, "pytest"),
+        Step(  # -v: each test's outcome reaches the log as it ends, so a timeout still shows which passed
+            "CUDA-marked tests", [PY, "-m", "pytest", "-m", "cuda", "-v", "-p", "no:cacheprovider", "tests"], 150, "pytest",
+        ),
         Step(
             "MNIST to 98%, data on the device",
             [PY, "-m", "bench.mnist_speed", "--device", device, "--json", str(scratch / "mnist.json"),
