@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -60,12 +61,24 @@ def from_folder(folder: Path) -> tuple[Split, Split, str] | None:
 
 
 def online(timeout: float = 2.0) -> bool:
-    """Whether the MNIST mirror answers within ``timeout`` seconds (no long hang offline)."""
-    try:
-        socket.create_connection(MIRROR, timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    """Whether the MNIST mirror answers within ``timeout`` seconds (no long hang offline).
+
+    The name lookup has no timeout of its own, so the attempt runs in a daemon thread
+    that is simply left behind when it takes longer.
+    """
+    answered: list[bool] = []
+
+    def reach() -> None:
+        try:
+            socket.create_connection(MIRROR, timeout=timeout).close()
+            answered.append(True)
+        except OSError:
+            pass
+
+    attempt = threading.Thread(target=reach, daemon=True)
+    attempt.start()
+    attempt.join(timeout)
+    return bool(answered)
 
 
 def download(root: Path) -> str | None:

@@ -215,3 +215,18 @@ def test_examples_end_with_their_figure_even_without_matplotlib(examples, tmp_pa
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2].endswith("; no curves plotted (matplotlib is not installed: pip install matplotlib)")
     assert lines[-1] == f"held-out token accuracy: {result['accuracy']:.4f}" and not (tmp_path / "t.png").exists()
+
+
+def test_mnist_gives_up_on_a_silent_network_within_its_timeout(examples, monkeypatch) -> None:
+    import socket
+    import time
+
+    def hangs(*args, **kwargs):  # a name lookup that takes its time, then fails
+        time.sleep(2)
+        raise OSError("no network")
+
+    mnist = examples("mnist")
+    monkeypatch.setattr(socket, "create_connection", hangs)
+    began = time.perf_counter()
+    assert mnist.online(timeout=0.2) is False
+    assert time.perf_counter() - began < 1
