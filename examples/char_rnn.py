@@ -86,14 +86,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate (default 2e-3)")
     p.add_argument("--sample", type=int, default=300, help="characters to sample at the end (default 300)")
     p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
-    p.add_argument("--save", help="write a checkpoint (alphabet and weights) here after training")
-    p.add_argument("--load", help="start from a checkpoint written by --save")
+    p.add_argument("--save", help="write a checkpoint (alphabet, --hidden and weights) here after training")
+    p.add_argument("--load", help="start from a checkpoint written by --save (its alphabet and --hidden)")
     args = p.parse_args(argv)
     run = start(args)
 
     text = read_text(args.text, args.chars) if args.text else default_corpus(args.chars)
     checkpoint = torch.load(args.load, weights_only=True) if args.load else None
     alphabet = checkpoint["alphabet"] if checkpoint else sorted(set(text))
+    if checkpoint and "hidden" in checkpoint:
+        args.hidden = checkpoint["hidden"]  # the size it was trained with
     text = "".join(c for c in text if c in alphabet)
     N = len(alphabet)
     position = {c: i for i, c in enumerate(alphabet)}
@@ -118,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     model = Chain(Input(N), LSTM(N, args.hidden), LSTM(args.hidden, args.hidden), Affine(args.hidden, N), softmax)
     if checkpoint:
+        shapes = {name: tuple(t.shape) for name, t in checkpoint["state"].items()}
+        if shapes != {name: tuple(t.shape) for name, t in model.state_dict().items()}:
+            raise SystemExit(
+                f"--load {args.load}: its weights do not fit this model (LSTMs of {args.hidden}). "
+                f"Fix: pass the --hidden it was trained with."
+            )
         model.load_state_dict(checkpoint["state"])
     run.say(model)
     m = run.wrap(unroll(model, args.nunroll), find_unused_parameters=True)
@@ -143,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return {}
     print(f"sample (temperature {args.temperature}):\n{text_out}\n")
     if args.save:
-        torch.save({"alphabet": alphabet, "state": model.state_dict()}, args.save)
+        torch.save({"alphabet": alphabet, "hidden": args.hidden, "state": model.state_dict()}, args.save)
         print(f"checkpoint: {args.save}")
     if args.epochs:
         epochs = list(range(1, args.epochs + 1))

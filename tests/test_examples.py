@@ -135,6 +135,12 @@ def test_char_rnn_trains_samples_saves_and_loads(examples, tmp_path: Path, capsy
     assert (tmp_path / "c.png").stat().st_size > 0
     again = char_rnn.main([*tiny, "--epochs", "0", "--load", str(tmp_path / "c.pt")])
     assert again["validation_loss"] == pytest.approx(result["validation_loss"], rel=0.05)
+    same = char_rnn.main([*tiny[:2], "--nunroll", "10", "--nbatch", "4", "--epochs", "0", "--load", str(tmp_path / "c.pt")])
+    assert same["validation_loss"] == again["validation_loss"]  # the checkpoint knows its --hidden
+    checkpoint = torch.load(tmp_path / "c.pt", weights_only=True)
+    torch.save({"alphabet": checkpoint["alphabet"], "state": checkpoint["state"]}, tmp_path / "old.pt")
+    with pytest.raises(SystemExit, match="its weights do not fit this model \\(LSTMs of 256\\). Fix: pass the --hidden"):
+        char_rnn.main([*tiny[:2], "--epochs", "0", "--load", str(tmp_path / "old.pt")])
 
 
 def test_char_rnn_reads_any_text_and_says_when_it_is_too_short(examples, tmp_path: Path) -> None:
