@@ -45,6 +45,17 @@ def read_text(path: str, chars: int) -> str:
         raise SystemExit(f"--text {path}: cannot read it as UTF-8 text ({type(err).__name__}). Fix: pass a UTF-8 text file.") from None
 
 
+def read_checkpoint(path: str) -> dict:
+    """What ``--save`` wrote to ``path``, or a one-line exit saying why it cannot be used."""
+    try:
+        checkpoint = torch.load(path, weights_only=True)
+    except Exception as err:  # missing, truncated or not a torch file: all end the same way
+        raise SystemExit(f"--load {path}: cannot read a checkpoint there ({type(err).__name__}). Fix: pass a file written by --save.") from None
+    if not isinstance(checkpoint, dict) or not {"alphabet", "state"} <= set(checkpoint):
+        raise SystemExit(f"--load {path}: not a char_rnn checkpoint (no alphabet and weights). Fix: pass a file written by --save.")
+    return checkpoint
+
+
 class OneHotBatches:
     """``(x, y)`` pairs: ``x`` one-hot ``(batch, n, N)`` made on the fly from index batches, ``y`` indices."""
 
@@ -92,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     run = start(args)
 
     text = read_text(args.text, args.chars) if args.text else default_corpus(args.chars)
-    checkpoint = torch.load(args.load, weights_only=True) if args.load else None
+    checkpoint = read_checkpoint(args.load) if args.load else None
     alphabet = checkpoint["alphabet"] if checkpoint else sorted(set(text))
     if checkpoint and "hidden" in checkpoint:
         args.hidden = checkpoint["hidden"]  # the size it was trained with

@@ -141,6 +141,12 @@ def test_char_rnn_trains_samples_saves_and_loads(examples, tmp_path: Path, capsy
     torch.save({"alphabet": checkpoint["alphabet"], "state": checkpoint["state"]}, tmp_path / "old.pt")
     with pytest.raises(SystemExit, match="its weights do not fit this model \\(LSTMs of 256\\). Fix: pass the --hidden"):
         char_rnn.main([*tiny[:2], "--epochs", "0", "--load", str(tmp_path / "old.pt")])
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    for path, words in (("absent.pt", "cannot read a checkpoint there"), ("junk.pt", "cannot read a checkpoint there"),
+                        ("other.pt", "not a char_rnn checkpoint")):
+        with pytest.raises(SystemExit, match=f"--load {tmp_path / path}: {words}"):
+            char_rnn.main([*tiny, "--epochs", "0", "--load", str(tmp_path / path)])
 
 
 def test_char_rnn_reads_any_text_and_says_when_it_is_too_short(examples, tmp_path: Path) -> None:
