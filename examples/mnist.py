@@ -112,20 +112,31 @@ def digits(seed: int) -> tuple[Split, Split, str]:
     return (x[:cut], y[:cut]), (x[cut:], y[cut:]), "scikit-learn digits (1,797 handwritten, 8x8 resized to 28x28)"
 
 
+def cached() -> tuple[Split, Split, str] | None:
+    """The splits in the download cache, or a one-line exit when a file there is damaged."""
+    try:
+        return from_folder(CACHE)
+    except ValueError as err:
+        raise SystemExit(f"MNIST: the copy in {CACHE} is damaged: {err} (delete the folder to download again)") from None
+
+
 def load(data: str | None, offline: bool, seed: int, say=print) -> tuple[Split, Split, str]:
     if data is not None:
-        found = from_folder(Path(data))
+        try:
+            found = from_folder(Path(data))
+        except ValueError as err:  # read_idx: a truncated or foreign file, named with the fix
+            raise SystemExit(f"--data {data}: {err}") from None
         if found is None:
             raise SystemExit(
                 f"--data {data}: no MNIST IDX files there (looked for t10k-images-idx3-ubyte[.gz] "
                 f"and t10k-labels-idx1-ubyte[.gz], also under MNIST/raw). Fix: point at the folder holding them."
             )
         return found
-    found = from_folder(CACHE)
+    found = cached()
     why = "--offline" if offline else "no local copy and no network"
     if found is None and not offline and online():
         why = download(CACHE) or why
-        found = from_folder(CACHE)
+        found = cached()
     if found is None:
         say(f"MNIST: {why}; training on scikit-learn's handwritten digits instead (--data DIR for MNIST)")
         return digits(seed)

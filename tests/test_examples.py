@@ -76,6 +76,11 @@ def test_mnist_reads_a_folder_of_idx_files(examples, tmp_path: Path, layout: str
 def test_mnist_says_what_is_missing_in_a_data_folder(examples, tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no MNIST IDX files there"):
         examples("mnist").main(["--data", str(tmp_path), "--epochs", "1"])
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / name).write_bytes(b"<html>not found</html>")
+    with pytest.raises(SystemExit, match="is not an IDX file") as stopped:
+        examples("mnist").main(["--data", str(tmp_path), "--epochs", "1"])
+    assert str(stopped.value.code).startswith(f"--data {tmp_path}: ") and "\n" not in str(stopped.value.code)
 
 def test_mnist_without_network_or_local_copy_says_so_in_one_line(examples, tmp_path: Path, monkeypatch) -> None:
     mnist = examples("mnist")
