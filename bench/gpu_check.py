@@ -175,7 +175,9 @@ def plan(device: str, tiny: bool, scratch: Path) -> list[Step]:
     """Every step, in the order they run, with its time limit in seconds."""
     quick = ["--quick"] if tiny else []
     steps = [
-        Step("CUDA-marked tests", [PY, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", "tests"], 150, "pytest"),
+        Step(  # -v: each test's outcome reaches the log as it ends, so a timeout still shows which passed
+            "CUDA-marked tests", [PY, "-m", "pytest", "-m", "cuda", "-v", "-p", "no:cacheprovider", "tests"], 150, "pytest",
+        ),
         Step(
             "MNIST to 98%, data on the device",
             [PY, "-m", "bench.mnist_speed", "--device", device, "--json", str(scratch / "mnist.json"),
@@ -241,6 +243,15 @@ def report(steps: list[Step], env: list[str], stamp: str, total: float) -> str:
     return "\n".join(text) + "\n"
 
 
+def write(out: Path, steps: list[Step], env: list[str], stamp: str, total: float) -> str:
+    """Write the report (markdown and JSON) as it stands; returns the markdown."""
+    text = report(steps, env, stamp, total)
+    (out / "gpu_check.md").write_text(text, encoding="utf-8")
+    summary = [{"step": s.name, "status": s.status, "seconds": round(s.seconds, 2), "detail": s.detail} for s in steps]
+    (out / "gpu_check.json").write_text(json.dumps({"stamp": stamp, "environment": env, "steps": summary}, indent=1), encoding="utf-8")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "bench" / "gpu"), help="folder for the report (default bench/gpu)")
@@ -268,10 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             run_step(step, min(step.limit, left), log)
             print(f"[gpu-check] {step.name}: {step.status} in {step.seconds:.1f} s — {step.detail}", flush=True)
-    text = report(steps, env, stamp, time.perf_counter() - began)
-    (out / "gpu_check.md").write_text(text, encoding="utf-8")
-    summary = [{"step": s.name, "status": s.status, "seconds": round(s.seconds, 2), "detail": s.detail} for s in steps]
-    (out / "gpu_check.json").write_text(json.dumps({"stamp": stamp, "environment": env, "steps": summary}, indent=1), encoding="utf-8")
+            write(out, steps, env, stamp, time.perf_counter() - began)  # kept if the check is killed later
+    text = write(out, steps, env, stamp, time.perf_counter() - began)
     print("\n" + text)
     print(f"[gpu-check] written to {out}/gpu_check.md, gpu_check.json, gpu_check.log")
     return 0 if all(s.status in ("ok", "skipped") for s in steps) else 1

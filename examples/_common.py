@@ -14,12 +14,20 @@ import torch
 from torch import nn
 
 
+def count(text: str) -> int:
+    """An int >= 0 from the command line; argparse reports anything else in one line."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def parser(description: str, *, epochs: int, plot: str) -> argparse.ArgumentParser:
     """An argument parser with the options every example takes."""
-    p = argparse.ArgumentParser(description=description)
+    p = argparse.ArgumentParser(description=description.replace("``", ""))  # docstring markup off the terminal
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="where to train (default: cuda when available, else cpu)")
-    p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")
+    p.add_argument("--epochs", type=count, default=epochs, help=f"passes over the data (default {epochs})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--plot", default=plot, help=f"PNG file for the training curves (default {plot})")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
@@ -63,14 +71,25 @@ class Run:
             torch.distributed.destroy_process_group()
 
 
+def pick_device(name: str) -> torch.device:
+    """The device ``--device name`` means, or a one-line exit saying why it cannot be used."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SystemExit(f"--device {name}: not a device name. Fix: --device cpu, --device cuda or --device cuda:0.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: CUDA is not available here. Fix: --device cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise SystemExit(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s). Fix: --device cuda:0.")
+    return device
+
+
 def start(args: argparse.Namespace) -> Run:
     """Seed every generator and pick the device; under ``--ddp`` join the process group."""
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {args.device}: CUDA is not available here. Fix: --device cpu.")
+    device = pick_device(args.device)
     if not args.ddp:
         return Run(device)
     if "RANK" not in os.environ:
@@ -83,9 +102,16 @@ def start(args: argparse.Namespace) -> Run:
     return Run(device, torch.distributed.get_rank(), torch.distributed.get_world_size())
 
 
-def plot(path: str | Path, title: str, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]]) -> Path:
-    """Save one row of panels, each ``{"curve label": (xs, ys)}``, as a PNG; returns the path."""
-    import matplotlib
+def plot(path: str | Path, title: str, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]]) -> str:
+    """Save one row of panels, each ``{"curve label": (xs, ys)}``, as a PNG; says where, for the log.
+
+    Without matplotlib the run still ends with its figure: the plot is skipped and the
+    words say so.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        return "no curves plotted (matplotlib is not installed: pip install matplotlib)"
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -104,7 +130,7 @@ def plot(path: str | Path, title: str, panels: dict[str, dict[str, tuple[Sequenc
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return path
+    return f"curves in {path}"
 
 
 def loss_curves(history: Any) -> dict[str, tuple[list[float], list[float]]]:

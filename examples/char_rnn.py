@@ -37,6 +37,25 @@ def default_corpus(chars: int) -> str:
     return "\n".join(texts)[:chars]
 
 
+def read_text(path: str, chars: int) -> str:
+    """Up to ``chars`` characters of the UTF-8 file ``path``, or a one-line exit saying why not."""
+    try:
+        return Path(path).read_text(encoding="utf-8")[:chars]
+    except (OSError, UnicodeDecodeError) as err:
+        raise SystemExit(f"--text {path}: cannot read it as UTF-8 text ({type(err).__name__}). Fix: pass a UTF-8 text file.") from None
+
+
+def read_checkpoint(path: str) -> dict:
+    """What ``--save`` wrote to ``path``, or a one-line exit saying why it cannot be used."""
+    try:
+        checkpoint = torch.load(path, weights_only=True)
+    except Exception as err:  # missing, truncated or not a torch file: all end the same way
+        raise SystemExit(f"--load {path}: cannot read a checkpoint there ({type(err).__name__}). Fix: pass a file written by --save.") from None
+    if not isinstance(checkpoint, dict) or not {"alphabet", "state"} <= set(checkpoint):
+        raise SystemExit(f"--load {path}: not a char_rnn checkpoint (no alphabet and weights). Fix: pass a file written by --save.")
+    return checkpoint
+
+
 class OneHotBatches:
     """``(x, y)`` pairs: ``x`` one-hot ``(batch, n, N)`` made on the fly from index batches, ``y`` indices."""
 
@@ -78,14 +97,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate (default 2e-3)")
     p.add_argument("--sample", type=int, default=300, help="characters to sample at the end (default 300)")
     p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
-    p.add_argument("--save", help="write a checkpoint (alphabet and weights) here after training")
-    p.add_argument("--load", help="start from a checkpoint written by --save")
+    p.add_argument("--save", help="write a checkpoint (alphabet, --hidden and weights) here after training")
+    p.add_argument("--load", help="start from a checkpoint written by --save (its alphabet and --hidden)")
     args = p.parse_args(argv)
     run = start(args)
 
-    text = Path(args.text).read_text(encoding="utf-8")[: args.chars] if args.text else default_corpus(args.chars)
-    checkpoint = torch.load(args.load, weights_only=True) if args.load else None
+    text = read_text(args.text, args.chars) if args.text else default_corpus(args.chars)
+    checkpoint = read_checkpoint(args.load) if args.load else None
     alphabet = checkpoint["alphabet"] if checkpoint else sorted(set(text))
+    if checkpoint and "hidden" in checkpoint:
+        args.hidden = checkpoint["hidden"]  # the size it was trained with
     text = "".join(c for c in text if c in alphabet)
     N = len(alphabet)
     position = {c: i for i, c in enumerate(alphabet)}
@@ -110,6 +131,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     model = Chain(Input(N), LSTM(N, args.hidden), LSTM(args.hidden, args.hidden), Affine(args.hidden, N), softmax)
     if checkpoint:
+        shapes = {name: tuple(t.shape) for name, t in checkpoint["state"].items()}
+        if shapes != {name: tuple(t.shape) for name, t in model.state_dict().items()}:
+            raise SystemExit(
+                f"--load {args.load}: its weights do not fit this model (LSTMs of {args.hidden}). "
+                f"Fix: pass the --hidden it was trained with."
+            )
         model.load_state_dict(checkpoint["state"])
     run.say(model)
     m = run.wrap(unroll(model, args.nunroll), find_unused_parameters=True)
@@ -135,14 +162,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return {}
     print(f"sample (temperature {args.temperature}):\n{text_out}\n")
     if args.save:
-        torch.save({"alphabet": alphabet, "state": model.state_dict()}, args.save)
+        torch.save({"alphabet": alphabet, "hidden": args.hidden, "state": model.state_dict()}, args.save)
         print(f"checkpoint: {args.save}")
     if args.epochs:
         epochs = list(range(1, args.epochs + 1))
-        path = plot(args.plot, f"char-RNN: LSTM({args.hidden}) x 2, logloss", {
+        plotted = plot(args.plot, f"char-RNN: LSTM({args.hidden}) x 2, logloss", {
             "loss (nats/char)": {**loss_curves(history), "validation": (epochs, val_loss)},
         })
-        print(f"{args.epochs} epochs in {seconds:.1f} s; curves in {path}")
+        print(f"{args.epochs} epochs in {seconds:.1f} s; {plotted}")
         final = val_loss[-1]
     else:
         with torch.no_grad():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -61,29 +61,47 @@ def from_folder(folder: Path) -> tuple[Split, Split, str] | None:
 
 
 def online(timeout: float = 2.0) -> bool:
-    """Whether the MNIST mirror answers within ``timeout`` seconds (no long hang offline)."""
-    try:
-        socket.create_connection(MIRROR, timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    """Whether the MNIST mirror answers within ``timeout`` seconds (no long hang offline).
+
+    The name lookup has no timeout of its own, so the attempt runs in a daemon thread
+    that is simply left behind when it takes longer.
+    """
+    answered: list[bool] = []
+
+    def reach() -> None:
+        try:
+            socket.create_connection(MIRROR, timeout=timeout).close()
+            answered.append(True)
+        except OSError:
+            pass
+
+    attempt = threading.Thread(target=reach, daemon=True)
+    attempt.start()
+    attempt.join(timeout)
+    return bool(answered)
 
 
-def download(root: Path) -> bool:
+def download(root: Path) -> str | None:
+    """Fetch MNIST into ``root`` with torchvision; ``None`` when done, else why not (one line)."""
     try:
         from torchvision.datasets import MNIST
 
         for train_split in (True, False):
             MNIST(str(root), train=train_split, download=True)
-        return True
+        return None
     except Exception as err:  # any failure (network, disk, torchvision missing) falls back
-        print(f"MNIST download failed ({type(err).__name__}: {err})", file=sys.stderr)
-        return False
+        return f"download failed ({type(err).__name__}: {' '.join(str(err).split())[:120]})"
 
 
 def digits(seed: int) -> tuple[Split, Split, str]:
     """scikit-learn's 1,797 real handwritten 8x8 digits, drawn as MNIST: 20x20 centred in 28x28."""
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise SystemExit(
+            "MNIST: no local copy, no network, and scikit-learn (which ships the offline digits) is not "
+            "installed. Fix: pip install scikit-learn, or --data DIR with the MNIST IDX files."
+        ) from None
 
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16  # (N, 1, 8, 8)
@@ -94,20 +112,32 @@ def digits(seed: int) -> tuple[Split, Split, str]:
     return (x[:cut], y[:cut]), (x[cut:], y[cut:]), "scikit-learn digits (1,797 handwritten, 8x8 resized to 28x28)"
 
 
+def cached() -> tuple[Split, Split, str] | None:
+    """The splits in the download cache, or a one-line exit when a file there is damaged."""
+    try:
+        return from_folder(CACHE)
+    except ValueError as err:
+        raise SystemExit(f"MNIST: the copy in {CACHE} is damaged: {err} (delete the folder to download again)") from None
+
+
 def load(data: str | None, offline: bool, seed: int, say=print) -> tuple[Split, Split, str]:
     if data is not None:
-        found = from_folder(Path(data))
+        try:
+            found = from_folder(Path(data))
+        except ValueError as err:  # read_idx: a truncated or foreign file, named with the fix
+            raise SystemExit(f"--data {data}: {err}") from None
         if found is None:
             raise SystemExit(
                 f"--data {data}: no MNIST IDX files there (looked for t10k-images-idx3-ubyte[.gz] "
                 f"and t10k-labels-idx1-ubyte[.gz], also under MNIST/raw). Fix: point at the folder holding them."
             )
         return found
-    found = from_folder(CACHE)
-    if found is None and not offline and online() and download(CACHE):
-        found = from_folder(CACHE)
+    found = cached()
+    why = "--offline" if offline else "no local copy and no network"
+    if found is None and not offline and online():
+        why = download(CACHE) or why
+        found = cached()
     if found is None:
-        why = "--offline" if offline else "no local copy and no network"
         say(f"MNIST: {why}; training on scikit-learn's handwritten digits instead (--data DIR for MNIST)")
         return digits(seed)
     return found
@@ -158,11 +188,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     final = accuracy(model, (tx, ty))
     if run.main:
         epochs = list(range(1, args.epochs + 1))
-        path = plot(args.plot, f"MNIST MLP: {source}", {
+        plotted = plot(args.plot, f"MNIST MLP: {source}", {
             "training loss (logloss)": loss_curves(history),
             "test accuracy": {"test": (epochs, test_acc)},
         })
-        print(f"{args.epochs} epochs in {seconds:.1f} s; curves in {path}")
+        print(f"{args.epochs} epochs in {seconds:.1f} s; {plotted}")
         print(f"test accuracy: {final:.4f}")
     run.finish()
     return {"accuracy": final, "history": history, "test_accuracy": test_acc, "seconds": seconds, "source": source}

@@ -139,11 +139,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         example = [ENGLISH[i] for i in torch.randint(0, 10, (args.length,), generator=torch.Generator().manual_seed(7)).tolist()]
         print(f"{' '.join(example)} -> {' '.join(translate(model, example))}")
         epochs = list(range(1, len(scores) + 1))
-        path = plot(args.plot, "attention translation (number words, reversed)", {
+        plotted = plot(args.plot, "attention translation (number words, reversed)", {
             "training loss (logloss)": loss_curves(history),
             "held-out token accuracy": {"held out": (epochs, scores)},
         })
-        print(f"{len(scores)} epochs ({len(history):,} steps) in {seconds:.1f} s; curves in {path}")
+        print(f"{len(scores)} epochs ({len(history):,} steps) in {seconds:.1f} s; {plotted}")
         print(f"held-out token accuracy: {final:.4f}")
     run.finish()
     return {"accuracy": final, "scores": scores, "history": history, "seconds": seconds}

@@ -28,6 +28,8 @@ from fluxtorch._convert import to_tensor
 
 def _index(label: Any, labels: Sequence[Any]) -> int:
     """Position of ``label`` in ``labels``, or a ValueError naming both."""
+    if isinstance(label, Tensor) and label.dim() == 0:
+        label = label.item()  # a tensor element hashes by identity: look up its value
     try:
         return list(labels).index(label) if not isinstance(labels, dict) else labels[label]
     except (ValueError, KeyError):
@@ -67,6 +69,8 @@ def onehot(*args: Any) -> Tensor:
 
 def onehotbatch(xs: Iterable[Any], labels: Sequence[Any], *, dtype: torch.dtype | None = None) -> Tensor:
     """One-hot rows for many labels at once: shape ``(len(xs), len(labels))``, vectorised.
+
+    ``xs`` may be a tensor of labels (``onehotbatch(torch.tensor([2, 0]), range(3))``).
 
     >>> onehotbatch("abca", "abc")
     tensor([[1., 0., 0.],

@@ -29,6 +29,9 @@ def test_onehotbatch_matches_torch_one_hot() -> None:
     expected = torch.nn.functional.one_hot(torch.tensor([labels.index(c) for c in text]), 3).float()
     assert torch.equal(onehotbatch(text, labels), expected)
     assert onehotbatch(text, labels, dtype=torch.int64).dtype == torch.int64
+    y = torch.tensor([2, 0, 1, 2])
+    assert torch.equal(onehotbatch(y, range(3)), torch.nn.functional.one_hot(y, 3).float())  # tensor labels
+    assert torch.equal(onehot(y[0], range(3)), torch.tensor([0.0, 0.0, 1.0]))
 
 
 @given(st.lists(st.integers(0, 9), min_size=1, max_size=30))

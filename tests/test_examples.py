@@ -76,6 +76,53 @@ def test_mnist_reads_a_folder_of_idx_files(examples, tmp_path: Path, layout: str
 def test_mnist_says_what_is_missing_in_a_data_folder(examples, tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no MNIST IDX files there"):
         examples("mnist").main(["--data", str(tmp_path), "--epochs", "1"])
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / name).write_bytes(b"<html>not found</html>")
+    with pytest.raises(SystemExit, match="is not an IDX file") as stopped:
+        examples("mnist").main(["--data", str(tmp_path), "--epochs", "1"])
+    assert str(stopped.value.code).startswith(f"--data {tmp_path}: ") and "\n" not in str(stopped.value.code)
+
+def test_mnist_without_network_or_local_copy_says_so_in_one_line(examples, tmp_path: Path, monkeypatch) -> None:
+    mnist = examples("mnist")
+    monkeypatch.setattr(mnist, "CACHE", tmp_path)
+    monkeypatch.setattr(mnist, "online", lambda timeout=2.0: False)
+    said: list[str] = []
+    _, (tx, _), source = mnist.load(None, False, 0, said.append)
+    assert said == ["MNIST: no local copy and no network; training on scikit-learn's handwritten digits "
+                    "instead (--data DIR for MNIST)"]
+    assert source.startswith("scikit-learn digits") and tx.shape[1] == 784
+
+
+def test_mnist_failed_download_falls_back_with_its_reason_on_the_same_line(examples, tmp_path: Path, monkeypatch, capsys) -> None:
+    mnist = examples("mnist")
+    monkeypatch.setattr(mnist, "CACHE", tmp_path)
+    monkeypatch.setattr(mnist, "online", lambda timeout=2.0: True)
+    import torchvision.datasets
+
+    def unreachable(*args, **kwargs):
+        raise OSError("<urlopen error\n timed out>")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", unreachable)
+    said: list[str] = []
+    mnist.load(None, False, 0, said.append)
+    assert len(said) == 1 and "\n" not in said[0]
+    assert said[0].startswith("MNIST: download failed (OSError: <urlopen error timed out>)") and "scikit-learn's handwritten digits" in said[0]
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("device", "words"),
+    [("gpu", "--device gpu: not a device name. Fix: --device cpu"),
+     ("cuda", "--device cuda: CUDA is not available here. Fix: --device cpu.")],
+)
+def test_examples_refuse_an_unusable_device_in_one_line(examples, device: str, words: str) -> None:
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    for name in ("mnist", "char_rnn", "translation"):
+        with pytest.raises(SystemExit) as stopped:
+            examples(name).main(["--device", device, "--epochs", "1"])
+        message = str(stopped.value.code)
+        assert message.startswith(words) and "\n" not in message
 
 
 # char_rnn
@@ -93,6 +140,18 @@ def test_char_rnn_trains_samples_saves_and_loads(examples, tmp_path: Path, capsy
     assert (tmp_path / "c.png").stat().st_size > 0
     again = char_rnn.main([*tiny, "--epochs", "0", "--load", str(tmp_path / "c.pt")])
     assert again["validation_loss"] == pytest.approx(result["validation_loss"], rel=0.05)
+    same = char_rnn.main([*tiny[:2], "--nunroll", "10", "--nbatch", "4", "--epochs", "0", "--load", str(tmp_path / "c.pt")])
+    assert same["validation_loss"] == again["validation_loss"]  # the checkpoint knows its --hidden
+    checkpoint = torch.load(tmp_path / "c.pt", weights_only=True)
+    torch.save({"alphabet": checkpoint["alphabet"], "state": checkpoint["state"]}, tmp_path / "old.pt")
+    with pytest.raises(SystemExit, match="its weights do not fit this model \\(LSTMs of 256\\). Fix: pass the --hidden"):
+        char_rnn.main([*tiny[:2], "--epochs", "0", "--load", str(tmp_path / "old.pt")])
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    for path, words in (("absent.pt", "cannot read a checkpoint there"), ("junk.pt", "cannot read a checkpoint there"),
+                        ("other.pt", "not a char_rnn checkpoint")):
+        with pytest.raises(SystemExit, match=f"--load {tmp_path / path}: {words}"):
+            char_rnn.main([*tiny, "--epochs", "0", "--load", str(tmp_path / path)])
 
 
 def test_char_rnn_reads_any_text_and_says_when_it_is_too_short(examples, tmp_path: Path) -> None:
@@ -103,6 +162,10 @@ def test_char_rnn_reads_any_text_and_says_when_it_is_too_short(examples, tmp_pat
     assert set(result["sample"]) <= set("to be or not to be, that is the question. ")
     with pytest.raises(SystemExit, match="too few"):
         char_rnn.main(["--text", str(tmp_path / "t.txt"), "--chars", "50", "--epochs", "1"])
+    (tmp_path / "b.bin").write_bytes(bytes([0xFF, 0xFE, 0x80]) * 10)
+    for missing in (tmp_path / "absent.txt", tmp_path / "b.bin"):
+        with pytest.raises(SystemExit, match=f"--text {missing}: cannot read it as UTF-8 text"):
+            char_rnn.main(["--text", str(missing), "--epochs", "1", "--device", "cpu"])
 
 
 def test_char_rnn_batches_continue_each_stream(examples) -> None:
@@ -145,3 +208,42 @@ def test_translation_learns_short_phrases(examples, capsys) -> None:
     result = translation.main(["--length", "3", "--hidden", "32", "--steps", "40", "--epochs", "10", "--target", "0.9",
                                "--plot", "/dev/null", "--device", "cpu", "--no-progress"])
     assert result["accuracy"] >= 0.9
+
+
+def test_examples_refuse_negative_epochs_through_argparse(examples, capsys) -> None:
+    with pytest.raises(SystemExit):
+        examples("translation").main(["--epochs", "-1"])
+    assert "argument --epochs: invalid count value: '-1'" in capsys.readouterr().err
+
+
+def test_examples_end_with_their_figure_even_without_matplotlib(examples, tmp_path: Path, monkeypatch, capsys) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    result = examples("translation").main(["--length", "3", "--hidden", "8", "--steps", "2", "--batch", "4", "--epochs", "1",
+                                           "--plot", str(tmp_path / "t.png"), "--device", "cpu", "--no-progress"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].endswith("; no curves plotted (matplotlib is not installed: pip install matplotlib)")
+    assert lines[-1] == f"held-out token accuracy: {result['accuracy']:.4f}" and not (tmp_path / "t.png").exists()
+
+
+def test_mnist_gives_up_on_a_silent_network_within_its_timeout(examples, monkeypatch) -> None:
+    import socket
+    import time
+
+    def hangs(*args, **kwargs):  # a name lookup that takes its time, then fails
+        time.sleep(2)
+        raise OSError("no network")
+
+    mnist = examples("mnist")
+    monkeypatch.setattr(socket, "create_connection", hangs)
+    began = time.perf_counter()
+    assert mnist.online(timeout=0.2) is False
+    assert time.perf_counter() - began < 1

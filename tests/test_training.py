@@ -69,6 +69,15 @@ def test_default_sgd_is_bit_identical_to_a_hand_written_loop() -> None:
         assert torch.equal(p, q)
 
 
+
+def test_loss_opt_epochs_and_cb_may_be_positional_as_in_the_signature() -> None:
+    model = Affine(3, 1)
+    seen: list[int] = []
+    history = train(model, line_data(2), mse, torch.optim.SGD(model.parameters(), lr=0.05), 3, [lambda: seen.append(1)],
+                    progress=False)
+    assert len(history) == 6 and len(history.epochs) == 3 and len(seen) == 4  # first step, then every epoch end
+
+
 @pytest.mark.parametrize(
     ("make_opt", "lr"),
     [
@@ -104,6 +113,14 @@ def test_data_is_iterated_every_epoch(kind: str) -> None:
     }[kind]()
     history = train(Affine(3, 1), source, epochs=3, progress=False)
     assert len(history) == 12 and len(history.epochs) == 3
+
+
+def test_one_pair_is_one_step_per_epoch() -> None:
+    (x, y), = line_data(1)
+    model, twin = Affine(3, 1), Affine(3, 1)
+    twin.load_state_dict(model.state_dict())
+    history = train(model, (x, y), epochs=3, progress=False)
+    assert len(history) == 3 and history == train(twin, [(x, y)], epochs=3, progress=False)
 
 
 def test_one_shot_iterator_replays_the_same_pairs() -> None:
@@ -166,7 +183,7 @@ def test_non_finite_loss_stops_before_touching_parameters(bad: float) -> None:
     train(reference, good + good[:2], opt=torch.optim.Adam(reference.parameters(), lr=0.01), progress=False)
     with pytest.raises(NonFiniteLossError, match=f"loss is {bad} at epoch 2, step 3") as info:
         train(model, Poisoned(), opt=torch.optim.Adam(model.parameters(), lr=0.01), epochs=2, progress=False)
-    assert isinstance(info.value, FloatingPointError) and isinstance(info.value, ValueError)
+    assert all(isinstance(info.value, kind) for kind in (FloatingPointError, ValueError, RuntimeError))
     assert "before this step changed any parameter" in str(info.value)
     for p, q in zip(model.parameters(), reference.parameters()):
         assert torch.equal(p, q)
@@ -247,10 +264,13 @@ def test_callback_receives_progress() -> None:
     assert got[-1].loss == history[-1] and got[-1].history is history
 
 
-def test_progress_bar_is_quiet_off_a_terminal(capsys: pytest.CaptureFixture) -> None:
-    train(Affine(3, 1), line_data(2), progress=True)
+def test_progress_bar_shows_loss_and_speed_on_stderr_by_default(capsys: pytest.CaptureFixture) -> None:
+    train(Affine(3, 1), line_data(2), epochs=2)
     out, err = capsys.readouterr()
-    assert out == "" and err == ""
+    assert out == "" and "epoch 1/2" in err and "epoch 2/2" in err and "2/2" in err
+    assert "loss=" in err and "samples/s" in err
+    train(Affine(3, 1), line_data(2), progress=False)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_train_moves_batches_to_the_model_device() -> None:
@@ -275,6 +295,30 @@ def test_train_on_cuda() -> None:
     model = Affine(3, 1).cuda()
     history = train(model, line_data(2), epochs=2, progress=False)
     assert len(history) == 4 and model.W.is_cuda
+
+
+@pytest.mark.cuda
+def test_accuracy_and_losses_on_cuda_take_targets_on_the_cpu() -> None:
+    model = Affine(torch.eye(3), torch.zeros(3)).cuda()
+    x = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 2.0, 0]])
+    y = torch.tensor([0, 1, 2, 0])
+    assert accuracy(model, (x, y)) == 0.75 and accuracy(model, (x, F.one_hot(y, 3).float())) == 0.75
+    scores = model(x.cuda())
+    expected = F.cross_entropy(scores, y.cuda())
+    torch.testing.assert_close(logitcrossentropy(scores, y), expected)
+    torch.testing.assert_close(logitcrossentropy(scores, F.one_hot(y, 3)), expected)
+    torch.testing.assert_close(mse(scores, x), F.mse_loss(scores, x.cuda()))
+
+
+@pytest.mark.cuda
+def test_train_on_cuda_under_float16_autocast_with_a_grad_scaler() -> None:
+    torch.manual_seed(0)
+    model = Chain(Input(3), Affine(16), relu, Affine(1)).cuda()
+    with torch.autocast("cuda", dtype=torch.float16):
+        history = train(model, line_data(), opt=torch.optim.Adam, lr=0.02, epochs=40, progress=False,
+                        scaler=torch.amp.GradScaler("cuda"))
+    assert model[1].W.dtype == torch.float32 and all(math.isfinite(v) for v in history)
+    assert history.epochs[-1] < history.epochs[0] / 10
 
 
 def test_loss_must_be_a_scalar() -> None:
@@ -331,6 +375,16 @@ def test_accuracy_with_one_hot_indices_and_several_batches() -> None:
     assert accuracy(model, [(x[:2], y[:2]), (x[2:], y[2:])]) == 0.75
     assert accuracy(model, list(zip(x, y))) == 0.75  # single data points
     assert accuracy(model, (x.tolist(), y.tolist())) == 0.75
+
+
+def test_one_hot_targets_of_any_dtype() -> None:
+    model = Affine(torch.eye(3), torch.zeros(3))
+    x = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 2.0, 0]])
+    y = torch.tensor([0, 1, 2, 0])
+    for hot in (F.one_hot(y, 3), F.one_hot(y, 3).bool(), onehotbatch(y.tolist(), range(3), dtype=torch.int64)):
+        assert accuracy(model, (x, hot)) == 0.75
+        torch.testing.assert_close(logitcrossentropy(x, hot), F.cross_entropy(x, y))
+        torch.testing.assert_close(logloss(softmax(x), hot), F.nll_loss(torch.log_softmax(x, -1), y))
 
 
 def test_accuracy_restores_training_mode_and_checks_shapes() -> None:

@@ -25,14 +25,14 @@ def mse(ŷ: Tensor, y: Any) -> Tensor:
             f"{tuple(y.shape)} (broadcasting them would silently compare every pair). "
             f"Fix: reshape the targets, e.g. y.reshape({tuple(ŷ.shape)})."
         )
-    return ((ŷ - y.to(ŷ.dtype)) ** 2).mean()
+    return ((ŷ - y.to(ŷ.device, ŷ.dtype)) ** 2).mean()
 
 
 def logloss(ŷ: Tensor, y: Any, *, eps: float = 1e-7) -> Tensor:
     """Cross entropy of probabilities ``ŷ`` (e.g. after ``softmax``) against targets ``y``.
 
-    ``y`` holds one-hot rows (as in the seed) or class indices; the mean is over data
-    points (every dimension but the last).  ``ŷ`` is clamped to ``[eps, 1]`` so a zero
+    ``y`` holds one-hot rows (as in the seed; any dtype) or class indices; the mean is
+    over data points (every dimension but the last).  ``ŷ`` is clamped to ``[eps, 1]`` so a zero
     probability gives a large, finite loss instead of infinity.
 
     >>> p = torch.tensor([[0.5, 0.5], [0.9, 0.1]])
@@ -72,8 +72,8 @@ def _raw(v: Any, who: str) -> Tensor:
 def _pick(logp: Tensor, y: Any, who: str) -> Tensor:
     """Per-data-point ``sum(y * logp)`` for one-hot ``y``, or ``logp[y]`` for class indices."""
     y = _raw(y, who)
-    if y.shape == logp.shape and (y.is_floating_point() or y.dtype == torch.bool):
-        return (y.to(logp.dtype) * logp).sum(-1)
+    if y.shape == logp.shape:  # one-hot rows of any dtype (F.one_hot gives int64)
+        return (y.to(logp.device, logp.dtype) * logp).sum(-1)
     if not y.is_floating_point() and y.shape == logp.shape[:-1]:
         return logp.gather(-1, y.to(logp.device, torch.long).unsqueeze(-1)).squeeze(-1)
     raise ValueError(
@@ -111,7 +111,9 @@ def accuracy(model: Callable[[Any], Any], data: Any) -> float:
                 ŷ = to_tensor(model(move(x, device)), who="accuracy")
                 y = to_tensor(y, who="accuracy").to(ŷ.device)
                 predicted = ŷ.argmax(-1)
-                wanted = y.argmax(-1) if y.shape == ŷ.shape and y.is_floating_point() else y
+                wanted = y  # class indices, or one-hot rows (float, int or bool) of the scores' shape
+                if y.shape == ŷ.shape:
+                    wanted = (y.float() if y.dtype == torch.bool else y).argmax(-1)
                 if wanted.shape != predicted.shape:
                     raise ValueError(
                         f"accuracy: the model gave scores of shape {tuple(ŷ.shape)}, so targets "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -13,13 +14,16 @@ from torch import Tensor, nn
 
 from fluxtorch._infer import uninferred_layers
 from fluxtorch.backend._device import move
-from fluxtorch.training._batch import as_pair, batch_size, device_of
+from fluxtorch.training._batch import as_pair, batch_size, device_of, is_pair
 from fluxtorch.training._callbacks import Progress, StopTraining, as_callbacks, takes_argument, throttle
 from fluxtorch.training._losses import mse
 
 
-class NonFiniteLossError(FloatingPointError, ValueError):
-    """The loss became NaN or infinite; raised before that step changed any parameter."""
+class NonFiniteLossError(FloatingPointError, ValueError, RuntimeError):
+    """The loss became NaN or infinite; raised before that step changed any parameter.
+
+    Caught by ``except`` on any of ``FloatingPointError``, ``ValueError`` or ``RuntimeError``.
+    """
 
 
 class History(list):
@@ -33,12 +37,12 @@ class History(list):
 def train(
     model: Callable[[Any], Any],
     data: Iterable[Any],
-    *,
     loss: Callable[[Tensor, Any], Tensor] = mse,
     opt: Any = None,
-    lr: float | None = None,
     epochs: int = 1,
     cb: Callable[..., Any] | Sequence[Callable[..., Any]] = (),
+    *,
+    lr: float | None = None,
     every: float = 5.0,
     device: Any = None,
     progress: bool = True,
@@ -48,7 +52,8 @@ def train(
 
     * ``data`` yields ``(x, y)`` pairs each epoch: a list, a ``DataLoader``, a ``zip``
       or a generator (a one-shot iterator is remembered during the first epoch and
-      replayed afterwards, so it keeps its items in memory).
+      replayed afterwards, so it keeps its items in memory).  One ``(x, y)`` tuple is
+      one step per epoch.
     * ``opt``: a ``torch.optim`` optimizer instance, or a class/factory called with the
       model's parameters (and ``lr=lr`` when ``lr`` is given); default
       ``SGD(lr=0.1)``.
@@ -56,13 +61,13 @@ def train(
       ``every`` seconds (wrapped in ``throttle`` unless already throttled) and once more
       at the end of every epoch.
     * A callback may call ``stop()`` to end training early (the history is returned).
-    * A NaN or infinite loss raises ``NonFiniteLossError`` (a ``FloatingPointError`` and
-      a ``ValueError``) naming epoch and step, before that step changes a parameter.
+    * A NaN or infinite loss raises ``NonFiniteLossError`` (a ``FloatingPointError``,
+      ``ValueError`` and ``RuntimeError``) naming epoch and step, before that step changes a parameter.
     * Batches move to ``device`` (default: the model's); ``device`` also moves the
       model.  Works under ``torch.autocast`` (pass a ``torch.amp.GradScaler`` as
       ``scaler`` for float16) and with ``DistributedDataParallel`` under ``torchrun``
       (the bar shows on rank 0; the loss is averaged over ranks).
-    * A tqdm bar shows loss and samples/s when ``progress`` and stderr is a terminal.
+    * ``progress``: a tqdm bar per epoch (on stderr) shows the loss and samples/s.
 
     >>> x = torch.randn(32, 3)
     >>> history = train(Affine(3, 1), zip([x] * 4, [x[:, :1]] * 4), opt=torch.optim.Adam,
@@ -76,7 +81,7 @@ def train(
         raise TypeError(f"train expected loss to be a function (ŷ, y) -> scalar, got {type(loss).__name__}. Fix: loss=mse.")
     if device is not None and isinstance(model, nn.Module):
         model.to(device)
-    data = _infer_sizes(model, data)
+    data = _infer_sizes(model, [data] if is_pair(data) else data)
     device = torch.device(device) if device is not None else device_of(model)
     optimizer = _optimizer(model, opt, lr)
     callbacks = [c if isinstance(c, throttle) else throttle(c, every) for c in as_callbacks(cb)]
@@ -244,8 +249,9 @@ def _bar(source: Any, epoch: int, epochs: int) -> Any:
     from tqdm import tqdm  # plain: tqdm.auto warns in notebooks without ipywidgets
 
     total = len(source) if hasattr(source, "__len__") else None
-    bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="step", dynamic_ncols=True, leave=True, disable=None)
-    return None if bar.disable else bar
+    live = getattr(sys.stderr, "isatty", lambda: False)()
+    return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="step", dynamic_ncols=True, leave=True,
+                mininterval=0.1 if live else 10.0)  # off a terminal (a log, a notebook): few redraws
 
 
 def _distributed(model: Any) -> Any:
