@@ -31,6 +31,14 @@ class Conv2D:
     stride: int = 1
     padding: int = 0
 
+    def __post_init__(self) -> None:
+        if self.W.dim() != 4 or tuple(self.b.shape) != tuple(self.W.shape[:1]):
+            raise ValueError(
+                f"Conv2D expected W of shape (out, in, kh, kw) and b of shape (out,), got W of "
+                f"shape {tuple(self.W.shape)} and b of shape {tuple(self.b.shape)}. Fix: pass "
+                f"matching tensors, or integer sizes, e.g. Conv2D(1, 8, 3)."
+            )
+
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() not in (3, 4) or x.shape[-3] != self.W.shape[1]:
             raise ValueError(
@@ -57,6 +65,11 @@ def _sizes(
     in_: int, out: int, kernel: int | tuple[int, int], *, stride: int = 1, padding: int = 0,
     init: Callable[..., Tensor] = glorot_uniform,
 ) -> Conv2D:
+    if in_ < 0 or out < 0 or min(_kernel(kernel)) < 1:
+        raise ValueError(
+            f"Conv2D sizes must be non-negative and the kernel positive, got in={in_}, out={out}, "
+            f"kernel={kernel}. Fix: e.g. Conv2D(1, 8, 3)."
+        )
     return Conv2D(init(out, in_, *_kernel(kernel)), torch.zeros(out), stride, padding)
 
 
@@ -71,6 +84,12 @@ def _inferred(
 
 
 def _from_shape(shape: tuple[int, ...], **sizes: Any) -> Conv2D:
+    if len(shape) not in (3, 4):
+        raise ValueError(
+            f"Conv2D(? => {sizes['out']}) takes its input channels from inputs of shape "
+            f"(batch, channels, height, width), got shape {shape}. Fix: reshape the data first, "
+            f"e.g. Reshape(1, 28, 28) before it for flat MNIST images."
+        )
     return Conv2D(shape[-3], sizes.pop("out"), sizes.pop("kernel"), **sizes)
 
 

@@ -39,3 +39,12 @@ def test_wrong_channels_names_layer_and_fix() -> None:
 def test_bad_reshape_says_sizes() -> None:
     with pytest.raises(ValueError, match=r"Reshape\(3, 3\) cannot reshape data points of shape \(8,\)"):
         Reshape(3, 3)(torch.zeros(2, 8))
+
+
+def test_mismatched_parameters_and_bad_sizes_are_value_errors() -> None:
+    with pytest.raises(ValueError, match=r"Conv2D expected W of shape \(out, in, kh, kw\) and b of shape \(out,\), got W of shape \(8, 1, 3, 3\) and b of shape \(7,\)"):
+        Conv2D(torch.randn(8, 1, 3, 3), torch.zeros(7))
+    with pytest.raises(ValueError, match=r"Conv2D sizes must be non-negative and the kernel positive, got in=-1"):
+        Conv2D(-1, 8, 3)
+    with pytest.raises(ValueError, match=r"Conv2D\(\? => 8\) takes its input channels from inputs of shape \(batch, channels, height, width\), got shape \(5,\)"):
+        Conv2D(8, 3)(torch.ones(5))
