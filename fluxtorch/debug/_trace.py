@@ -301,6 +301,14 @@ def _caller_site(frame: FrameType | None) -> tuple[str, int] | None:
 
 
 def _op_name(func: Any) -> str:
+    from fluxtorch._naming import _SHOWN
+
+    try:
+        shown = _SHOWN.get(func)  # σ as the user wrote it (and as a Chain shows it), not "sigmoid"
+    except TypeError:  # an unhashable callable
+        shown = None
+    if shown is not None:
+        return shown
     name = getattr(func, "__name__", None) or repr(func)
     return _SYMBOLS.get(name, name)
 

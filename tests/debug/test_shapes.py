@@ -39,7 +39,7 @@ def test_template_listing_has_source_lines_layers_and_shapes(capsys: pytest.Capt
     assert lines[1].split() == ["TLP", "(5,", "10)", "→", "(5,", "15)"]
     assert lines[2].endswith(f"test_shapes.py:{FIRST_LINE}   l1 = σ(self.first(x))") and lines[2].startswith("#")
     assert lines[3].split() == [".first", "Affine(10", "=>", "20)", "(5,", "10)", "→", "(5,", "20)"]
-    assert lines[4].split() == ["sigmoid", "(5,", "20)", "→", "(5,", "20)"]
+    assert lines[4].split() == ["σ", "(5,", "20)", "→", "(5,", "20)"]
     assert lines[5].endswith(f"test_shapes.py:{FIRST_LINE + 1}   return softmax(self.second(l1))")
     assert lines[6].startswith(".second Affine(20 => 15)") and lines[6].endswith("(5, 20) → (5, 15)")
     assert lines[7].startswith("softmax") and lines[7].endswith("(5, 15) → (5, 15)")

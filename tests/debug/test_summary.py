@@ -43,7 +43,7 @@ def test_summary_of_a_template_lists_fields_functions_shapes_and_counts(capsys: 
     assert table(text) == [
         ["TLP", "(1, 15)", "535"],
         [".first Affine(10 => 20)", "(1, 20)", "220"],
-        ["sigmoid", "(1, 20)", "0"],
+        ["σ", "(1, 20)", "0"],
         [".second Affine(20 => 15)", "(1, 15)", "315"],
         ["softmax", "(1, 15)", "0"],
     ]
