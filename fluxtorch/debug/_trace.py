@@ -47,6 +47,7 @@ class Call:
     children: list[Call] = field(default_factory=list)
     key: Any = None  # identifies the call a later op belongs to (merged into one step)
     cursor: int = 0  # for Chains: where the next step's position is searched from
+    pending: str | None = None  # label prefix of a layer whose sizes this call infers: relabelled after
 
     @property
     def failed(self) -> bool:
@@ -171,12 +172,15 @@ class _Recorder(TorchFunctionMode):
     # ---- layers: global forward hooks -----------------------------------------------
     def enter(self, module: nn.Module, args: tuple) -> None:
         parent = self.stack[-1]
+        step = self._step_of(parent, module)
         call = Call(
-            label=f"{self._step_of(parent, module)}{short_repr(module, 80)}",
+            label=f"{step}{short_repr(module, 80)}",
             layer=module,
             inputs=_input_shapes(args),
             site=_caller_site(sys._getframe(1)),
         )
+        if any(getattr(m, "_pending", None) for m in module.modules()):  # shown again once its sizes are known
+            call.pending = step
         parent.children.append(call)
         self.stack.append(call)
 
@@ -184,6 +188,8 @@ class _Recorder(TorchFunctionMode):
         if len(self.stack) < 2 or self.stack[-1].layer is not module:
             return
         call = self.stack.pop()
+        if call.pending is not None:  # the layer's sizes are known now: show them
+            call.label = f"{call.pending}{short_repr(module, 80)}"
         error = sys.exc_info()[1] if output is None else None  # torch calls this hook in its except block
         if error is not None:
             call.error = error

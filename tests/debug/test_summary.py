@@ -138,3 +138,18 @@ def test_the_data_free_input_takes_the_models_dtype() -> None:
     model = Chain(Affine(3, 2), relu).to(torch.float64)
     assert outputsize(model, (4, 3)) == (4, 2)
     assert "Affine(3 => 2)" in summary(model, (4, 3), show=False)
+
+
+def test_summary_of_an_uninferred_model_shows_the_sizes_it_inferred() -> None:
+    model = Chain(Affine(128), relu, Chain(Affine(64), relu), Affine(10))
+    text = summary(model, (1, 784), show=False)
+    assert table(text) == [
+        ["Chain", "(1, 10)", "109,386"],
+        ["[0] Affine(784 => 128)", "(1, 128)", "100,480"],
+        ["[1] relu", "(1, 128)", "0"],
+        ["[2] Chain(Affine(128 => 64), relu)", "(1, 64)", "8,256"],
+        ["[0] Affine(128 => 64)", "(1, 64)", "8,256"],
+        ["[1] relu", "(1, 64)", "0"],
+        ["[3] Affine(64 => 10)", "(1, 10)", "650"],
+    ]
+    assert "?" not in text and model[0].W.shape == (784, 128)
