@@ -302,6 +302,8 @@ def net(cls: type) -> type[Template]:
     ``State`` recurrent state; other annotations are plain settings with optional
     defaults.  The generated constructor takes the fields in order, positionally or by
     keyword; a template subclassing another adds its fields after the inherited ones.
+    A ``__post_init__`` method, if the class has one, runs once the fields are set
+    (to refuse fields of the wrong shape).
     Given a function instead of a class, ``net(fn)`` is an anonymous model holding the
     parameters ``fn`` refers to (see ``fluxtorch._anonymous``).
 
