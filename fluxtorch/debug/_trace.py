@@ -4,7 +4,9 @@
 FLOPs, no activation memory) while global module hooks record every module call and
 a ``TorchFunctionMode`` records the torch ops called from the user's own code and the
 plain-function steps of ``Chain``s.  The result is a tree of ``Call``s; ``shapes`` and
-``summary`` print it.
+``summary`` print it.  The model runs in eval mode (shapes are the same; BatchNorm
+then neither needs a batch of more than one nor updates its statistics) and is left
+in the mode it was in.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
         nn.modules.module.register_module_forward_hook(recorder.leave, always_call=True),
     ]
     saved = _snapshot(model)
+    for module, _, _ in saved:  # eval mode: same shapes, and batch statistics are neither
+        module.training = False  # needed (a batch of 1 works) nor updated
     quiet = logging.getLogger("torch._subclasses.fake_tensor")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # a shape error is the answer here, not a log line
@@ -115,7 +119,8 @@ def _pending(model: nn.Module) -> bool:
 
 
 def _snapshot(model: Any) -> list[tuple[nn.Module, dict, dict]]:
-    """Each module's attributes and buffers, so state a forward stores can be put back."""
+    """Each module's attributes (its training mode among them) and buffers, so what a
+    forward stores can be put back."""
     modules = model.modules() if isinstance(model, nn.Module) else ()
     return [(m, dict(vars(m)), dict(m._buffers)) for m in modules]
 
@@ -124,6 +129,7 @@ def _restore(saved: list[tuple[nn.Module, dict, dict]]) -> None:
     """Undo what the data-free run stored in the model (recurrent state, caches): no fake
     tensor may stay behind to break the next call on real data."""
     for module, attributes, buffers in saved:
+        module.training = attributes["training"]
         for name, value in list(vars(module).items()):
             if is_shape_only(value):
                 if name in attributes:

@@ -153,3 +153,14 @@ def test_summary_of_an_uninferred_model_shows_the_sizes_it_inferred() -> None:
         ["[3] Affine(64 => 10)", "(1, 10)", "650"],
     ]
     assert "?" not in text and model[0].W.shape == (784, 128)
+
+
+def test_batch_norm_in_training_mode_works_on_a_batch_of_one_and_is_left_untouched() -> None:
+    norm = nn.BatchNorm1d(4)
+    model = Chain(Affine(3, 4), norm, relu)
+    before = {name: b.clone() for name, b in norm.named_buffers()}
+    assert outputsize(model, (1, 3)) == (1, 4)  # in training mode a real batch of one would fail
+    summary(model, (1, 3), show=False)
+    assert model.training and norm.training
+    for name, b in norm.named_buffers():
+        assert torch.equal(b, before[name]), name  # running statistics and num_batches_tracked
