@@ -216,6 +216,9 @@ class _Recorder(TorchFunctionMode):
             for name, child in owner._modules.items():
                 if child is module:
                     return f".{name} "
+            for name, child in owner.named_modules():  # deeper, as Parallel's layers: ".layers[0] "
+                if child is module and name:
+                    return "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in name.split(".")) + " "
         return ""
 
     # ---- ops: torch functions called from user code or as Chain steps ----------------
