@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import linecache
 import logging
+import operator
 import os
 import sys
 from dataclasses import dataclass, field
@@ -70,9 +71,9 @@ class Trace:
 def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dtype | None = None) -> Trace:
     """Run ``model`` on a data-free tensor of ``shape``, recording its calls; never raises."""
     device, dtype = _example_kind(model, dtype)
-    root = Call(label="", layer=model, inputs=(tuple(shape),))
+    root = Call(label="", layer=model, inputs=(shape,))
     recorder = _Recorder(root)
-    result = Trace(model, tuple(shape), root)
+    result = Trace(model, shape, root)
     handles = [
         nn.modules.module.register_module_forward_pre_hook(recorder.enter),
         nn.modules.module.register_module_forward_hook(recorder.leave, always_call=True),
@@ -104,6 +105,27 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
         _forget_frames(root)
     root.output = result.output
     return result
+
+
+def as_shape(shape: Any, who: str) -> tuple[int, ...]:
+    """``shape`` as a tuple of sizes (a single int is a 1-D shape); ``who`` names the caller in errors.
+
+    >>> as_shape((5, 10), "shapes"), as_shape(3, "shapes")
+    ((5, 10), (3,))
+    """
+    sizes = (shape,) if isinstance(shape, int) else shape
+    fix = "Fix: pass the shape of the input, batch first, e.g. (5, 10) or x.shape for a tensor x."
+    if isinstance(shape, Tensor):
+        raise TypeError(f"{who} expected the input's shape, got a tensor of shape {tuple(shape.shape)}. {fix}")
+    try:
+        if isinstance(sizes, (str, bytes)) or any(isinstance(n, bool) for n in sizes):
+            raise TypeError
+        sizes = tuple(operator.index(n) for n in sizes)
+    except TypeError:
+        raise TypeError(f"{who} expected the input's shape as a tuple of int sizes, got {shape!r}. {fix}") from None
+    if any(n < 0 for n in sizes):
+        raise ValueError(f"{who} expected non-negative sizes in the input's shape, got {sizes}. {fix}")
+    return sizes
 
 
 def _example_kind(model: Any, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:

@@ -164,3 +164,15 @@ def test_batch_norm_in_training_mode_works_on_a_batch_of_one_and_is_left_untouch
     assert model.training and norm.training
     for name, b in norm.named_buffers():
         assert torch.equal(b, before[name]), name  # running statistics and num_batches_tracked
+
+
+def test_the_input_shape_may_be_an_int_a_list_or_a_torch_size_and_bad_ones_are_refused() -> None:
+    layer = Affine(10, 3)
+    assert outputsize(layer, 10) == (3,)
+    assert outputsize(layer, [2, 10]) == outputsize(layer, torch.Size([2, 10])) == (2, 3)
+    with pytest.raises(TypeError, match=r"outputsize expected the input's shape, got a tensor of shape \(2, 10\).*x.shape"):
+        outputsize(layer, torch.ones(2, 10))
+    with pytest.raises(TypeError, match=r"summary expected the input's shape as a tuple of int sizes, got \(2.5, 10\)"):
+        summary(layer, (2.5, 10))
+    with pytest.raises(ValueError, match=r"outputsize expected non-negative sizes in the input's shape, got \(-1, 10\)"):
+        outputsize(layer, (-1, 10))
