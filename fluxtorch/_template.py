@@ -9,6 +9,7 @@ and users' own layers are all written this way.
 from __future__ import annotations
 
 import inspect
+import numbers
 import types
 import typing
 from dataclasses import dataclass
@@ -117,8 +118,10 @@ def _matches(value: Any, ann: Any) -> bool:
         return True
     if ann in (int, float) and isinstance(value, bool):
         return False
+    if ann is int:  # NumPy integers too: sizes often come from np.prod or an array's shape
+        return isinstance(value, numbers.Integral)
     if ann is float:
-        return isinstance(value, (int, float))
+        return isinstance(value, numbers.Real)
     return isinstance(value, ann)
 
 

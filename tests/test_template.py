@@ -291,3 +291,10 @@ def test_post_init_checks_fields_after_every_construction() -> None:
 def test_arguments_fitting_nothing_list_the_fields_and_the_constructors() -> None:
     with pytest.raises(TypeError, match=r"Fix: call MyAffine\(W, b\) or MyAffine\(in_: int, out: int, \*, init=...\)\.$"):
         MyAffine(1, 2, 3)
+
+
+def test_numpy_integers_are_sizes() -> None:
+    layer = Affine(np.prod((28, 28)), np.int64(10))  # sizes computed with NumPy
+    assert layer.W.shape == (784, 10) and repr(layer) == "Affine(784 => 10)"
+    assert MyAffine(np.int32(3), 2).W.shape == (3, 2)
+    assert Affine(np.ones((3, 2)), np.zeros(2)).W.shape == (3, 2)  # arrays are still parameters
