@@ -22,10 +22,10 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
-from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException, FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
-from fluxtorch._shape import is_shape_only
+from fluxtorch._shape import NEEDS_VALUES, is_shape_only
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
@@ -90,7 +90,7 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
             with recorder:
                 result.output = shape_of(model(x))
     except Exception as err:  # the listing shows where and why; the caller decides to raise
-        if isinstance(err, (DataDependentOutputException, DynamicOutputShapeException)):
+        if isinstance(err, NEEDS_VALUES):
             err.add_note(
                 "fluxtorch: shapes are computed on tensors that have no values, so code that looks "
                 "at its data's values (`if` on a tensor, .item(), nonzero) cannot be followed past "
