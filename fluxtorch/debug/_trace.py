@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
+from fluxtorch._naming import _SHOWN
 from fluxtorch._shape import NEEDS_VALUES, is_shape_only
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -338,8 +339,6 @@ def _caller_site(frame: FrameType | None) -> tuple[str, int] | None:
 
 
 def _op_name(func: Any) -> str:
-    from fluxtorch._naming import _SHOWN
-
     try:
         shown = _SHOWN.get(func)  # σ as the user wrote it (and as a Chain shows it), not "sigmoid"
     except TypeError:  # an unhashable callable

@@ -48,10 +48,14 @@ class Affine:
             return torch.addmm(b, x, W) if x.dim() == 2 else x @ W + b  # (B, in) @ (in, out)
         except RuntimeError:
             if x.dtype != W.dtype or x.device != W.device:
-                to_model = f", or the model, e.g. model.to({x.dtype})" if x.is_floating_point() else ""
+                if x.device != W.device:
+                    fix = f"move the data, e.g. x.to('{W.device}'), or the model, e.g. model.to('{x.device}')"
+                else:
+                    fix = f"convert the data, e.g. x.to({W.dtype})"
+                    fix += f", or the model, e.g. model.to({x.dtype})" if x.is_floating_point() else ""
                 raise TypeError(
                     f"{self!r} holds {W.dtype} parameters on {W.device}, got input of dtype "
-                    f"{x.dtype} on {x.device}. Fix: convert the data, e.g. x.to({W.dtype}){to_model}."
+                    f"{x.dtype} on {x.device}. Fix: {fix}."
                 ) from None
             raise
 

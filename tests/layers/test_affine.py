@@ -142,3 +142,8 @@ def test_integer_input_error_suggests_converting_the_data_only() -> None:
 def test_uninferred_size_from_a_0d_input_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"Affine\(\? => 3\) takes its input size from the last dimension.*0-d"):
         Affine(3)(torch.tensor(2.0))
+
+
+def test_input_on_another_device_says_to_move_the_data_or_the_model() -> None:
+    with pytest.raises(TypeError, match=r"on cpu, got input of dtype torch.float32 on meta\. Fix: move the data, e.g. x.to\('cpu'\)"):
+        Affine(3, 2)(torch.ones(2, 3, device="meta"))
