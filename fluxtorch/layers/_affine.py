@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from fluxtorch._template import Param, net
+from fluxtorch.layers._checks import kind_mismatch
 from fluxtorch.layers._init import glorot_uniform
 
 
@@ -47,16 +48,9 @@ class Affine:
         try:
             return torch.addmm(b, x, W) if x.dim() == 2 else x @ W + b  # (B, in) @ (in, out)
         except RuntimeError:
-            if x.dtype != W.dtype or x.device != W.device:
-                if x.device != W.device:
-                    fix = f"move the data, e.g. x.to('{W.device}'), or the model, e.g. model.to('{x.device}')"
-                else:
-                    fix = f"convert the data, e.g. x.to({W.dtype})"
-                    fix += f", or the model, e.g. model.to({x.dtype})" if x.is_floating_point() else ""
-                raise TypeError(
-                    f"{self!r} holds {W.dtype} parameters on {W.device}, got input of dtype "
-                    f"{x.dtype} on {x.device}. Fix: {fix}."
-                ) from None
+            mismatch = kind_mismatch(repr(self), x, W)
+            if mismatch is not None:
+                raise mismatch from None
             raise
 
     def extra_repr(self) -> str:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from fluxtorch._template import Param, net
+from fluxtorch.layers._checks import kind_mismatch
 from fluxtorch.layers._init import glorot_uniform
 
 
@@ -46,7 +47,13 @@ class Conv2D:
                 f"{tuple(x.shape)}. Fix: give images with {self.W.shape[1]} channels first, e.g. "
                 f"Reshape({self.W.shape[1]}, 28, 28) before it."
             )
-        return F.conv2d(x, self.W, self.b, self.stride, self.padding)
+        try:
+            return F.conv2d(x, self.W, self.b, self.stride, self.padding)
+        except RuntimeError:
+            mismatch = kind_mismatch(repr(self), x, self.W)
+            if mismatch is not None:
+                raise mismatch from None
+            raise
 
     def extra_repr(self) -> str:
         out, in_, kh, kw = self.W.shape

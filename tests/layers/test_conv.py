@@ -48,3 +48,8 @@ def test_mismatched_parameters_and_bad_sizes_are_value_errors() -> None:
         Conv2D(-1, 8, 3)
     with pytest.raises(ValueError, match=r"Conv2D\(\? => 8\) takes its input channels from inputs of shape \(batch, channels, height, width\), got shape \(5,\)"):
         Conv2D(8, 3)(torch.ones(5))
+
+
+def test_wrong_dtype_is_a_type_error_naming_both_dtypes() -> None:
+    with pytest.raises(TypeError, match=r"Conv2D\(1 => 2, \(3, 3\)\) holds torch.float32 parameters on cpu, got input of dtype torch.float64"):
+        Conv2D(1, 2, 3)(torch.ones(1, 1, 5, 5, dtype=torch.float64))
