@@ -100,6 +100,14 @@ def _from_shape(shape: tuple[int, ...], **sizes: Any) -> Conv2D:
     return Conv2D(shape[-3], sizes.pop("out"), sizes.pop("kernel"), **sizes)
 
 
+def _check_images(layer: Any, x: Tensor) -> None:
+    if x.dim() not in (3, 4):
+        raise ValueError(
+            f"{layer!r} expected images of shape (batch, channels, height, width), got shape "
+            f"{tuple(x.shape)}. Fix: reshape the data first, e.g. Reshape(1, 28, 28) for flat MNIST images."
+        )
+
+
 @net
 class MaxPool:
     """Max pooling over ``kernel × kernel`` windows (stride defaults to the kernel).
@@ -112,6 +120,7 @@ class MaxPool:
     stride: int | None = None
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_images(self, x)
         return F.max_pool2d(x, self.kernel, self.stride)
 
     def extra_repr(self) -> str:
@@ -130,6 +139,7 @@ class AvgPool:
     stride: int | None = None
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_images(self, x)
         return F.avg_pool2d(x, self.kernel, self.stride)
 
     def extra_repr(self) -> str:
@@ -150,9 +160,17 @@ class Reshape:
         super().__init__(tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple) else shape)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 0:
+            raise ValueError(f"{self!r} expected a batch of data points, got a 0-d tensor. Fix: give data of shape (batch, ...).")
         try:
             return x.reshape(x.shape[0], *self.shape)
         except RuntimeError:
+            if x.dim() == 1:
+                raise ValueError(
+                    f"{self!r} expected a batch of data points, (batch, ...), got shape {tuple(x.shape)}: "
+                    f"its first dimension is taken as the batch. Fix: give a batch, e.g. x.unsqueeze(0) "
+                    f"for a single data point."
+                ) from None
             raise ValueError(
                 f"{self!r} cannot reshape data points of shape {tuple(x.shape[1:])} (batch "
                 f"{x.shape[0]}) to {self.shape}: the sizes differ. Fix: choose a shape with "
