@@ -38,6 +38,12 @@ class InferringModule(nn.Module):
         _require_inferred(self)
         return super().named_parameters(*args, **kwargs)
 
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        """As ``nn.Module.state_dict``; refused while a layer's size is uninferred (it would miss them)."""
+        if not kwargs.get("prefix") and not args:  # the outermost call checks the whole model once
+            _require_inferred(self)
+        return super().state_dict(*args, **kwargs)
+
 
 def _infer_on_call(module: Any, args: tuple) -> None:
     """Forward pre-hook of a pending layer: build it from the first input's shape."""
@@ -60,9 +66,14 @@ def uninferred_layers(model: nn.Module) -> list[str]:
 def _require_inferred(model: nn.Module) -> None:
     missing = uninferred_layers(model)
     if missing:
+        what = (
+            f"{model!r} does not know its input size yet, so its parameters do not exist"
+            if getattr(model, "_pending", None)
+            else f"{type(model).__name__} has layers whose input size is not inferred yet "
+            f"({'; '.join(missing)}), so their parameters do not exist"
+        )
         raise UninferredError(
-            f"{type(model).__name__} has layers whose input size is not inferred yet "
-            f"({'; '.join(missing)}), so their parameters do not exist. Fix: start the Chain "
+            f"{what}. Fix: start the Chain "
             f"with Input(...) (e.g. Chain(Input(784), Affine(128), ...)) or call the model once "
             f"on example data before asking for parameters or building an optimizer."
         )

@@ -7,7 +7,12 @@ from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
+from torch._subclasses.fake_tensor import (
+    DataDependentOutputException, DynamicOutputShapeException, FakeTensor, FakeTensorMode, unset_fake_temporarily,
+)
+
+# what a shape-only run raises at code that looks at values (.item(), `if` on a tensor, x[x > 0])
+NEEDS_VALUES = (DataDependentOutputException, DynamicOutputShapeException)
 
 
 def is_shape_only(x: Any) -> bool:

@@ -9,6 +9,7 @@ and users' own layers are all written this way.
 from __future__ import annotations
 
 import inspect
+import numbers
 import types
 import typing
 from dataclasses import dataclass
@@ -85,6 +86,18 @@ def _fits(ctor: Callable[..., Any], args: tuple, kwargs: dict) -> bool:
     return True
 
 
+def _shown_call(cls: type, ctor: Callable[..., Any]) -> str:
+    """How a convenience constructor is called, for error messages: ``Affine(in_: int, out: int, *, init=...)``."""
+    params, starred = [], False
+    for p in _signature(ctor).parameters.values():
+        text = p.name if p.annotation is _EMPTY else f"{p.name}: {getattr(p.annotation, '__name__', p.annotation)}"
+        if p.kind is p.KEYWORD_ONLY and not starred:
+            params.append("*")
+        starred = starred or p.kind in (p.KEYWORD_ONLY, p.VAR_POSITIONAL)
+        params.append(("*" if p.kind is p.VAR_POSITIONAL else "") + text + ("=..." if p.default is not _EMPTY else ""))
+    return f"{cls.__name__}({', '.join(params)})"
+
+
 def _signature(ctor: Callable[..., Any]) -> inspect.Signature:
     """``ctor``'s signature with string annotations resolved where they can be."""
     try:
@@ -105,8 +118,10 @@ def _matches(value: Any, ann: Any) -> bool:
         return True
     if ann in (int, float) and isinstance(value, bool):
         return False
+    if ann is int:  # NumPy integers too: sizes often come from np.prod or an array's shape
+        return isinstance(value, numbers.Integral)
     if ann is float:
-        return isinstance(value, (int, float))
+        return isinstance(value, numbers.Real)
     return isinstance(value, ann)
 
 
@@ -129,14 +144,19 @@ class Template(InferringModule, metaclass=_TemplateMeta):
                     f"{cls.__name__} has no field named {unknown[0]!r}; its fields are ({names}). "
                     f"Fix: call {cls.__name__}({names})."
                 ) from None
+            forms = [f"{cls.__name__}({names})", *(_shown_call(cls, c) for c in cls.__dict__.get("_constructors", ()))]
             raise TypeError(
                 f"{cls.__name__} takes its fields ({names}) positionally or by keyword; "
                 f"got {len(args)} positional and {sorted(kwargs)} keyword arguments: {err}. "
-                f"Fix: call {cls.__name__}({names})."
+                f"Fix: call {' or '.join(forms)}."
             ) from None
         bound.apply_defaults()
         for field in cls._fields:
             self._set_field(field, bound.arguments[field.name])
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        """Check the fields once they are set; templates override it to refuse bad shapes."""
 
     def _set_field(self, field: Field, value: Any) -> None:
         where = f"{type(self).__name__}.{field.name}"
@@ -285,6 +305,8 @@ def net(cls: type) -> type[Template]:
     ``State`` recurrent state; other annotations are plain settings with optional
     defaults.  The generated constructor takes the fields in order, positionally or by
     keyword; a template subclassing another adds its fields after the inherited ones.
+    A ``__post_init__`` method, if the class has one, runs once the fields are set
+    (to refuse fields of the wrong shape).
     Given a function instead of a class, ``net(fn)`` is an anonymous model holding the
     parameters ``fn`` refers to (see ``fluxtorch._anonymous``).
 

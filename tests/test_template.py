@@ -263,3 +263,38 @@ def test_variadic_constructor_checks_every_argument() -> None:
 
     assert Grid(2, 3).cells.shape == (2, 3)
     assert Grid(torch.ones(4)).cells.shape == (4,)  # a tensor is no int: the generated constructor
+
+
+def test_post_init_checks_fields_after_every_construction() -> None:
+    @net
+    class Diagonal:
+        d: Param
+
+        def __post_init__(self):
+            if self.d.dim() != 1:
+                raise ValueError(f"Diagonal expected d of shape (n,), got {tuple(self.d.shape)}.")
+
+        def forward(self, x):
+            return x * self.d
+
+    @Diagonal.constructor
+    def _(n: int, m: int):
+        return Diagonal(torch.ones(n, m))
+
+    assert Diagonal([1.0, 2.0])(torch.ones(3, 2)).tolist() == [[1.0, 2.0]] * 3
+    with pytest.raises(ValueError, match=r"expected d of shape \(n,\), got \(2, 2\)"):
+        Diagonal(torch.ones(2, 2))
+    with pytest.raises(ValueError, match=r"got \(2, 3\)"):
+        Diagonal(2, 3)
+
+
+def test_arguments_fitting_nothing_list_the_fields_and_the_constructors() -> None:
+    with pytest.raises(TypeError, match=r"Fix: call MyAffine\(W, b\) or MyAffine\(in_: int, out: int, \*, init=...\)\.$"):
+        MyAffine(1, 2, 3)
+
+
+def test_numpy_integers_are_sizes() -> None:
+    layer = Affine(np.prod((28, 28)), np.int64(10))  # sizes computed with NumPy
+    assert layer.W.shape == (784, 10) and repr(layer) == "Affine(784 => 10)"
+    assert MyAffine(np.int32(3), 2).W.shape == (3, 2)
+    assert Affine(np.ones((3, 2)), np.zeros(2)).W.shape == (3, 2)  # arrays are still parameters

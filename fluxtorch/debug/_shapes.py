@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import torch
 
-from fluxtorch.debug._trace import Call, Trace, short_repr, site_text, source_line, trace
+from fluxtorch.debug._trace import Call, Trace, as_shape, short_repr, site_text, source_line, trace
 
 
 class ShapeReport(str):
@@ -65,7 +65,7 @@ def shapes(
     >>> report.output, "[1] relu" in report
     ((5, 15), True)
     """
-    report = ShapeReport(trace(model, tuple(shape), dtype=dtype))
+    report = ShapeReport(trace(model, as_shape(shape, "shapes"), dtype=dtype))
     if show:
         print(report)
     return report

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from fluxtorch._naming import param_count
-from fluxtorch.debug._trace import Call, trace
+from fluxtorch.debug._trace import Call, as_shape, trace
 
 _OPERATORS = {"@", "+", "-", "*", "/", "**", "[]"}
 
@@ -22,7 +22,7 @@ def outputsize(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torc
     >>> outputsize(Chain(Affine(10, 20), relu, Affine(20, 15)), (1, 10))
     (1, 15)
     """
-    found = trace(model, tuple(shape), dtype=dtype)
+    found = trace(model, as_shape(shape, "outputsize"), dtype=dtype)
     if found.error is not None:
         raise found.error
     return found.output
@@ -48,11 +48,11 @@ def summary(
     ================================================
     Total parameters: 23 (trainable: 23, non-trainable: 0)
     """
-    found = trace(model, tuple(input_shape), dtype=dtype)
+    found = trace(model, as_shape(input_shape, "summary"), dtype=dtype)
     if found.error is not None:
         found.error.add_note(
-            f"summary: the shapes do not fit for input {tuple(input_shape)}; "
-            f"shapes(model, {tuple(input_shape)}) lists every call up to the failing one."
+            f"summary: the shapes do not fit for input {found.shape}; "
+            f"shapes(model, {found.shape}) lists every call up to the failing one."
         )
         raise found.error
     rows: list[tuple[str, str, str]] = []

@@ -4,13 +4,16 @@
 FLOPs, no activation memory) while global module hooks record every module call and
 a ``TorchFunctionMode`` records the torch ops called from the user's own code and the
 plain-function steps of ``Chain``s.  The result is a tree of ``Call``s; ``shapes`` and
-``summary`` print it.
+``summary`` print it.  The model runs in eval mode (shapes are the same; BatchNorm
+then neither needs a batch of more than one nor updates its statistics) and is left
+in the mode it was in.
 """
 
 from __future__ import annotations
 
 import linecache
 import logging
+import operator
 import os
 import sys
 from dataclasses import dataclass, field
@@ -19,10 +22,11 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
-from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException, FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
-from fluxtorch._shape import is_shape_only
+from fluxtorch._naming import _SHOWN
+from fluxtorch._shape import NEEDS_VALUES, is_shape_only
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
@@ -47,6 +51,7 @@ class Call:
     children: list[Call] = field(default_factory=list)
     key: Any = None  # identifies the call a later op belongs to (merged into one step)
     cursor: int = 0  # for Chains: where the next step's position is searched from
+    pending: str | None = None  # label prefix of a layer whose sizes this call infers: relabelled after
 
     @property
     def failed(self) -> bool:
@@ -67,14 +72,16 @@ class Trace:
 def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dtype | None = None) -> Trace:
     """Run ``model`` on a data-free tensor of ``shape``, recording its calls; never raises."""
     device, dtype = _example_kind(model, dtype)
-    root = Call(label="", layer=model, inputs=(tuple(shape),))
+    root = Call(label="", layer=model, inputs=(shape,))
     recorder = _Recorder(root)
-    result = Trace(model, tuple(shape), root)
+    result = Trace(model, shape, root)
     handles = [
         nn.modules.module.register_module_forward_pre_hook(recorder.enter),
         nn.modules.module.register_module_forward_hook(recorder.leave, always_call=True),
     ]
     saved = _snapshot(model)
+    for module, _, _ in saved:  # eval mode: same shapes, and batch statistics are neither
+        module.training = False  # needed (a batch of 1 works) nor updated
     quiet = logging.getLogger("torch._subclasses.fake_tensor")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # a shape error is the answer here, not a log line
@@ -84,7 +91,7 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
             with recorder:
                 result.output = shape_of(model(x))
     except Exception as err:  # the listing shows where and why; the caller decides to raise
-        if isinstance(err, (DataDependentOutputException, DynamicOutputShapeException)):
+        if isinstance(err, NEEDS_VALUES):
             err.add_note(
                 "fluxtorch: shapes are computed on tensors that have no values, so code that looks "
                 "at its data's values (`if` on a tensor, .item(), nonzero) cannot be followed past "
@@ -101,6 +108,27 @@ def trace(model: Callable[..., Any], shape: tuple[int, ...], *, dtype: torch.dty
     return result
 
 
+def as_shape(shape: Any, who: str) -> tuple[int, ...]:
+    """``shape`` as a tuple of sizes (a single int is a 1-D shape); ``who`` names the caller in errors.
+
+    >>> as_shape((5, 10), "shapes"), as_shape(3, "shapes")
+    ((5, 10), (3,))
+    """
+    sizes = (shape,) if isinstance(shape, int) else shape
+    fix = "Fix: pass the shape of the input, batch first, e.g. (5, 10) or x.shape for a tensor x."
+    if isinstance(shape, Tensor):
+        raise TypeError(f"{who} expected the input's shape, got a tensor of shape {tuple(shape.shape)}. {fix}")
+    try:
+        if isinstance(sizes, (str, bytes)) or any(isinstance(n, bool) for n in sizes):
+            raise TypeError
+        sizes = tuple(operator.index(n) for n in sizes)
+    except TypeError:
+        raise TypeError(f"{who} expected the input's shape as a tuple of int sizes, got {shape!r}. {fix}") from None
+    if any(n < 0 for n in sizes):
+        raise ValueError(f"{who} expected non-negative sizes in the input's shape, got {sizes}. {fix}")
+    return sizes
+
+
 def _example_kind(model: Any, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:
     """Device and dtype for the data-free input: those of the model's first floating parameter."""
     params = model.parameters() if isinstance(model, nn.Module) and not _pending(model) else ()
@@ -114,7 +142,8 @@ def _pending(model: nn.Module) -> bool:
 
 
 def _snapshot(model: Any) -> list[tuple[nn.Module, dict, dict]]:
-    """Each module's attributes and buffers, so state a forward stores can be put back."""
+    """Each module's attributes (its training mode among them) and buffers, so what a
+    forward stores can be put back."""
     modules = model.modules() if isinstance(model, nn.Module) else ()
     return [(m, dict(vars(m)), dict(m._buffers)) for m in modules]
 
@@ -123,6 +152,7 @@ def _restore(saved: list[tuple[nn.Module, dict, dict]]) -> None:
     """Undo what the data-free run stored in the model (recurrent state, caches): no fake
     tensor may stay behind to break the next call on real data."""
     for module, attributes, buffers in saved:
+        module.training = attributes["training"]
         for name, value in list(vars(module).items()):
             if is_shape_only(value):
                 if name in attributes:
@@ -171,12 +201,15 @@ class _Recorder(TorchFunctionMode):
     # ---- layers: global forward hooks -----------------------------------------------
     def enter(self, module: nn.Module, args: tuple) -> None:
         parent = self.stack[-1]
+        step = self._step_of(parent, module)
         call = Call(
-            label=f"{self._step_of(parent, module)}{short_repr(module, 80)}",
+            label=f"{step}{short_repr(module, 80)}",
             layer=module,
             inputs=_input_shapes(args),
             site=_caller_site(sys._getframe(1)),
         )
+        if any(getattr(m, "_pending", None) for m in module.modules()):  # shown again once its sizes are known
+            call.pending = step
         parent.children.append(call)
         self.stack.append(call)
 
@@ -184,6 +217,8 @@ class _Recorder(TorchFunctionMode):
         if len(self.stack) < 2 or self.stack[-1].layer is not module:
             return
         call = self.stack.pop()
+        if call.pending is not None:  # the layer's sizes are known now: show them
+            call.label = f"{call.pending}{short_repr(module, 80)}"
         error = sys.exc_info()[1] if output is None else None  # torch calls this hook in its except block
         if error is not None:
             call.error = error
@@ -204,6 +239,9 @@ class _Recorder(TorchFunctionMode):
             for name, child in owner._modules.items():
                 if child is module:
                     return f".{name} "
+            for name, child in owner.named_modules():  # deeper, as Parallel's layers: ".layers[0] "
+                if child is module and name:
+                    return "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in name.split(".")) + " "
         return ""
 
     # ---- ops: torch functions called from user code or as Chain steps ----------------
@@ -301,6 +339,12 @@ def _caller_site(frame: FrameType | None) -> tuple[str, int] | None:
 
 
 def _op_name(func: Any) -> str:
+    try:
+        shown = _SHOWN.get(func)  # σ as the user wrote it (and as a Chain shows it), not "sigmoid"
+    except TypeError:  # an unhashable callable
+        shown = None
+    if shown is not None:
+        return shown
     name = getattr(func, "__name__", None) or repr(func)
     return _SYMBOLS.get(name, name)
 

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from fluxtorch._template import Param, net
+from fluxtorch.layers._checks import kind_mismatch
 from fluxtorch.layers._init import glorot_uniform
 
 
@@ -28,6 +29,14 @@ class Affine:
     W: Param
     b: Param
 
+    def __post_init__(self) -> None:
+        if self.W.dim() != 2 or tuple(self.b.shape) != tuple(self.W.shape[1:]):
+            raise ValueError(
+                f"Affine expected W of shape (in, out) and b of shape (out,), got W of shape "
+                f"{tuple(self.W.shape)} and b of shape {tuple(self.b.shape)}. Fix: pass matching "
+                f"tensors, e.g. Affine(torch.randn(10, 20), torch.zeros(20)), or integer sizes, Affine(10, 20)."
+            )
+
     def forward(self, x: Tensor) -> Tensor:
         W, b = self.W, self.b
         if x.shape[-1:] != W.shape[:1]:
@@ -39,12 +48,9 @@ class Affine:
         try:
             return torch.addmm(b, x, W) if x.dim() == 2 else x @ W + b  # (B, in) @ (in, out)
         except RuntimeError:
-            if x.dtype != W.dtype or x.device != W.device:
-                raise TypeError(
-                    f"{self!r} holds {W.dtype} parameters on {W.device}, got input of dtype "
-                    f"{x.dtype} on {x.device}. Fix: convert the data, e.g. x.to({W.dtype}), "
-                    f"or the model, e.g. model.to({x.dtype})."
-                ) from None
+            mismatch = kind_mismatch(repr(self), x, W)
+            if mismatch is not None:
+                raise mismatch from None
             raise
 
     def extra_repr(self) -> str:
@@ -53,13 +59,28 @@ class Affine:
 
 @Affine.constructor
 def _sizes(in_: int, out: int, *, init: Callable[..., Tensor] = glorot_uniform) -> Affine:
+    _check_sizes(in_, out)
     return Affine(init(in_, out), torch.zeros(out))
 
 
 @Affine.constructor
 def _inferred(out: int, *, init: Callable[..., Tensor] = glorot_uniform) -> Affine:
+    _check_sizes(out)
     return Affine.infer(partial(_from_shape, out=out, init=init), f"? => {out}")
 
 
 def _from_shape(shape: tuple[int, ...], *, out: int, init: Callable[..., Tensor]) -> Affine:
+    if not shape:
+        raise ValueError(
+            f"Affine(? => {out}) takes its input size from the last dimension of its input, "
+            f"got a 0-d tensor. Fix: give data of shape (batch, features) or (features,)."
+        )
     return Affine(shape[-1], out, init=init)
+
+
+def _check_sizes(*sizes: int) -> None:
+    if any(n < 0 for n in sizes):
+        raise ValueError(
+            f"Affine sizes must be non-negative, got {', '.join(map(str, sizes))}. "
+            f"Fix: give feature counts, e.g. Affine(784, 128)."
+        )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, overload
 
+import torch
 from torch import Tensor, nn
 
 from fluxtorch._convert import at_edge
-from fluxtorch._shape import run_on_shape
+from fluxtorch._shape import NEEDS_VALUES, run_on_shape
 from fluxtorch._naming import callable_name, param_count
 from fluxtorch._infer import InferringModule
 from fluxtorch.debug._notes import annotate
@@ -62,11 +63,17 @@ class Chain(InferringModule):
         """Create every size-inferred layer's parameters by passing a shape-only tensor through.
 
         Layers run in eval mode, so batch statistics (BatchNorm) are neither needed nor updated.
+        A layer that looks at its input's values (``.item()``, ``x[x > 0]``) cannot run on a
+        shape-only tensor: then one random data point is passed through instead.
         """
         modes = [(m, m.training) for m in self.modules()]
         self.eval()
         try:
-            run_on_shape(self, shape)
+            try:
+                run_on_shape(self, shape)
+            except NEEDS_VALUES:
+                with torch.no_grad():
+                    self(torch.rand(shape))
         finally:
             for module, training in modes:
                 module.training = training

@@ -29,12 +29,20 @@ def concat(*xs: Tensor) -> Tensor:
     return torch.cat(xs, dim=-1)
 
 
+_JOINS = (torch.cat, torch.concat, torch.concatenate)  # take a sequence of tensors, not one per argument
+
+
+def _combined(combine: Callable[..., Any], *ys: Any) -> Any:
+    """``combine(*ys)``; torch's ``cat`` joins ``ys`` along the last (feature) dimension, like ``concat``."""
+    return combine(ys, dim=-1) if combine in _JOINS else combine(*ys)
+
+
 @net
 class SkipConnection:
     """``combine(layer(x), x)``: the layer's output joined with its own input.
 
     With ``combine=torch.add`` (or ``operator.add``) it is a residual block, ``x + layer(x)``;
-    with ``concat`` the input's features are passed on beside the layer's.
+    with ``concat`` (or ``torch.cat``) the input's features are passed on beside the layer's.
 
     >>> block = SkipConnection(Affine(torch.eye(2), torch.ones(2)), torch.add)
     >>> block
@@ -47,14 +55,15 @@ class SkipConnection:
     combine: Model
 
     def forward(self, x: Tensor) -> Any:
-        return self.combine(self.layer(x), x)
+        return _combined(self.combine, self.layer(x), x)
 
 
 @net
 class Parallel:
     """``combine(*(layer(x) for layer in layers))``: every layer sees the same input.
 
-    ``Parallel(concat, Affine(4, 2), Affine(4, 3))`` maps ``(B, 4)`` to ``(B, 5)``.  Given
+    ``Parallel(concat, Affine(4, 2), Affine(4, 3))`` maps ``(B, 4)`` to ``(B, 5)`` (``torch.cat``
+    as ``combine`` does the same: it is given the outputs as one sequence).  Given
     as many inputs as layers, ``Parallel(f, a, b)(x, y)`` is ``f(a(x), b(y))``.  The
     layers are held in a ``Chain`` used only as their container (``p.layers[0]``;
     state_dict keys ``layers.0.W``); they are not composed.
@@ -100,7 +109,7 @@ class Parallel:
             except Exception as err:
                 annotate(err, self, step=f"layers[{i}]", child=layer, x=xi)
                 raise
-        return self.combine(*ys)
+        return _combined(self.combine, *ys)
 
     def extra_repr(self) -> str:
         return ", ".join(callable_name(f) for f in (self.combine, *self.layers))

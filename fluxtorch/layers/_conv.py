@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from fluxtorch._template import Param, net
+from fluxtorch.layers._checks import kind_mismatch
 from fluxtorch.layers._init import glorot_uniform
 
 
@@ -31,6 +32,14 @@ class Conv2D:
     stride: int = 1
     padding: int = 0
 
+    def __post_init__(self) -> None:
+        if self.W.dim() != 4 or tuple(self.b.shape) != tuple(self.W.shape[:1]):
+            raise ValueError(
+                f"Conv2D expected W of shape (out, in, kh, kw) and b of shape (out,), got W of "
+                f"shape {tuple(self.W.shape)} and b of shape {tuple(self.b.shape)}. Fix: pass "
+                f"matching tensors, or integer sizes, e.g. Conv2D(1, 8, 3)."
+            )
+
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() not in (3, 4) or x.shape[-3] != self.W.shape[1]:
             raise ValueError(
@@ -38,7 +47,13 @@ class Conv2D:
                 f"{tuple(x.shape)}. Fix: give images with {self.W.shape[1]} channels first, e.g. "
                 f"Reshape({self.W.shape[1]}, 28, 28) before it."
             )
-        return F.conv2d(x, self.W, self.b, self.stride, self.padding)
+        try:
+            return F.conv2d(x, self.W, self.b, self.stride, self.padding)
+        except RuntimeError:
+            mismatch = kind_mismatch(repr(self), x, self.W)
+            if mismatch is not None:
+                raise mismatch from None
+            raise
 
     def extra_repr(self) -> str:
         out, in_, kh, kw = self.W.shape
@@ -57,6 +72,11 @@ def _sizes(
     in_: int, out: int, kernel: int | tuple[int, int], *, stride: int = 1, padding: int = 0,
     init: Callable[..., Tensor] = glorot_uniform,
 ) -> Conv2D:
+    if in_ < 0 or out < 0 or min(_kernel(kernel)) < 1:
+        raise ValueError(
+            f"Conv2D sizes must be non-negative and the kernel positive, got in={in_}, out={out}, "
+            f"kernel={kernel}. Fix: e.g. Conv2D(1, 8, 3)."
+        )
     return Conv2D(init(out, in_, *_kernel(kernel)), torch.zeros(out), stride, padding)
 
 
@@ -71,7 +91,21 @@ def _inferred(
 
 
 def _from_shape(shape: tuple[int, ...], **sizes: Any) -> Conv2D:
+    if len(shape) not in (3, 4):
+        raise ValueError(
+            f"Conv2D(? => {sizes['out']}) takes its input channels from inputs of shape "
+            f"(batch, channels, height, width), got shape {shape}. Fix: reshape the data first, "
+            f"e.g. Reshape(1, 28, 28) before it for flat MNIST images."
+        )
     return Conv2D(shape[-3], sizes.pop("out"), sizes.pop("kernel"), **sizes)
+
+
+def _check_images(layer: Any, x: Tensor) -> None:
+    if x.dim() not in (3, 4):
+        raise ValueError(
+            f"{layer!r} expected images of shape (batch, channels, height, width), got shape "
+            f"{tuple(x.shape)}. Fix: reshape the data first, e.g. Reshape(1, 28, 28) for flat MNIST images."
+        )
 
 
 @net
@@ -86,6 +120,7 @@ class MaxPool:
     stride: int | None = None
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_images(self, x)
         return F.max_pool2d(x, self.kernel, self.stride)
 
     def extra_repr(self) -> str:
@@ -104,6 +139,7 @@ class AvgPool:
     stride: int | None = None
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_images(self, x)
         return F.avg_pool2d(x, self.kernel, self.stride)
 
     def extra_repr(self) -> str:
@@ -124,9 +160,17 @@ class Reshape:
         super().__init__(tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple) else shape)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 0:
+            raise ValueError(f"{self!r} expected a batch of data points, got a 0-d tensor. Fix: give data of shape (batch, ...).")
         try:
             return x.reshape(x.shape[0], *self.shape)
         except RuntimeError:
+            if x.dim() == 1:
+                raise ValueError(
+                    f"{self!r} expected a batch of data points, (batch, ...), got shape {tuple(x.shape)}: "
+                    f"its first dimension is taken as the batch. Fix: give a batch, e.g. x.unsqueeze(0) "
+                    f"for a single data point."
+                ) from None
             raise ValueError(
                 f"{self!r} cannot reshape data points of shape {tuple(x.shape[1:])} (batch "
                 f"{x.shape[0]}) to {self.shape}: the sizes differ. Fix: choose a shape with "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 from torch import Tensor
 
 from fluxtorch._template import net
@@ -20,12 +22,17 @@ class Input:
     def __init__(self, *shape: int) -> None:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
+        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in shape):
+            raise TypeError(
+                f"Input expected int sizes of one data point, e.g. Input(784) or Input(1, 28, 28); "
+                f"got Input{shape!r}. Fix: give whole numbers, e.g. Input(int(n))."
+            )
+        if not shape or not all(n > 0 for n in shape):
             raise ValueError(
                 f"Input expected the positive sizes of one data point, e.g. Input(784) or "
                 f"Input(1, 28, 28); got Input{shape!r}."
             )
-        super().__init__(tuple(shape))
+        super().__init__(tuple(int(n) for n in shape))
 
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[-len(self.shape) :]) != self.shape:

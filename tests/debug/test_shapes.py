@@ -39,7 +39,7 @@ def test_template_listing_has_source_lines_layers_and_shapes(capsys: pytest.Capt
     assert lines[1].split() == ["TLP", "(5,", "10)", "→", "(5,", "15)"]
     assert lines[2].endswith(f"test_shapes.py:{FIRST_LINE}   l1 = σ(self.first(x))") and lines[2].startswith("#")
     assert lines[3].split() == [".first", "Affine(10", "=>", "20)", "(5,", "10)", "→", "(5,", "20)"]
-    assert lines[4].split() == ["sigmoid", "(5,", "20)", "→", "(5,", "20)"]
+    assert lines[4].split() == ["σ", "(5,", "20)", "→", "(5,", "20)"]
     assert lines[5].endswith(f"test_shapes.py:{FIRST_LINE + 1}   return softmax(self.second(l1))")
     assert lines[6].startswith(".second Affine(20 => 15)") and lines[6].endswith("(5, 20) → (5, 15)")
     assert lines[7].startswith("softmax") and lines[7].endswith("(5, 15) → (5, 15)")
@@ -168,3 +168,18 @@ def test_the_report_is_a_string() -> None:
     report = shapes(Chain(Affine(3, 2), relu), (4, 3), show=False)
     assert isinstance(report, str) and "[1] relu" in report and report.lines == report.splitlines()
     assert repr(report) == "<shapes of Chain(Affine(3 => 2), relu) on (4, 3): output (4, 2)>"
+
+
+def test_layers_held_deeper_than_a_field_are_named_by_their_path() -> None:
+    from fluxtorch import Parallel, concat
+
+    report = shapes(Parallel(concat, Affine(4, 2), Affine(4, 3)), (1, 4), show=False)
+    lines = rows(report)
+    assert lines[2].startswith(".layers[0] Affine(4 => 2)") and lines[2].endswith("(1, 4) → (1, 2)")
+    assert lines[3].startswith(".layers[1] Affine(4 => 3)") and lines[3].endswith("(1, 4) → (1, 3)")
+    assert report.output == (1, 5)
+
+
+def test_layers_inferred_during_the_listing_are_shown_with_their_sizes() -> None:
+    lines = rows(shapes(Chain(Affine(8), relu, Affine(2)), (3, 5), show=False))
+    assert lines[2].startswith("[0] Affine(5 => 8)") and lines[4].startswith("[2] Affine(8 => 2)")

@@ -43,7 +43,7 @@ def test_summary_of_a_template_lists_fields_functions_shapes_and_counts(capsys: 
     assert table(text) == [
         ["TLP", "(1, 15)", "535"],
         [".first Affine(10 => 20)", "(1, 20)", "220"],
-        ["sigmoid", "(1, 20)", "0"],
+        ["σ", "(1, 20)", "0"],
         [".second Affine(20 => 15)", "(1, 15)", "315"],
         ["softmax", "(1, 15)", "0"],
     ]
@@ -138,3 +138,41 @@ def test_the_data_free_input_takes_the_models_dtype() -> None:
     model = Chain(Affine(3, 2), relu).to(torch.float64)
     assert outputsize(model, (4, 3)) == (4, 2)
     assert "Affine(3 => 2)" in summary(model, (4, 3), show=False)
+
+
+def test_summary_of_an_uninferred_model_shows_the_sizes_it_inferred() -> None:
+    model = Chain(Affine(128), relu, Chain(Affine(64), relu), Affine(10))
+    text = summary(model, (1, 784), show=False)
+    assert table(text) == [
+        ["Chain", "(1, 10)", "109,386"],
+        ["[0] Affine(784 => 128)", "(1, 128)", "100,480"],
+        ["[1] relu", "(1, 128)", "0"],
+        ["[2] Chain(Affine(128 => 64), relu)", "(1, 64)", "8,256"],
+        ["[0] Affine(128 => 64)", "(1, 64)", "8,256"],
+        ["[1] relu", "(1, 64)", "0"],
+        ["[3] Affine(64 => 10)", "(1, 10)", "650"],
+    ]
+    assert "?" not in text and model[0].W.shape == (784, 128)
+
+
+def test_batch_norm_in_training_mode_works_on_a_batch_of_one_and_is_left_untouched() -> None:
+    norm = nn.BatchNorm1d(4)
+    model = Chain(Affine(3, 4), norm, relu)
+    before = {name: b.clone() for name, b in norm.named_buffers()}
+    assert outputsize(model, (1, 3)) == (1, 4)  # in training mode a real batch of one would fail
+    summary(model, (1, 3), show=False)
+    assert model.training and norm.training
+    for name, b in norm.named_buffers():
+        assert torch.equal(b, before[name]), name  # running statistics and num_batches_tracked
+
+
+def test_the_input_shape_may_be_an_int_a_list_or_a_torch_size_and_bad_ones_are_refused() -> None:
+    layer = Affine(10, 3)
+    assert outputsize(layer, 10) == (3,)
+    assert outputsize(layer, [2, 10]) == outputsize(layer, torch.Size([2, 10])) == (2, 3)
+    with pytest.raises(TypeError, match=r"outputsize expected the input's shape, got a tensor of shape \(2, 10\).*x.shape"):
+        outputsize(layer, torch.ones(2, 10))
+    with pytest.raises(TypeError, match=r"summary expected the input's shape as a tuple of int sizes, got \(2.5, 10\)"):
+        summary(layer, (2.5, 10))
+    with pytest.raises(ValueError, match=r"outputsize expected non-negative sizes in the input's shape, got \(-1, 10\)"):
+        outputsize(layer, (-1, 10))

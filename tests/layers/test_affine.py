@@ -113,3 +113,37 @@ def test_uninferred_layer_pickles_and_infers_after_loading() -> None:
     assert again(torch.randn(2, 5)).shape == (2, 3)
     conv = pickle.loads(pickle.dumps(Conv2D(4, 3)))
     assert conv(torch.randn(1, 2, 5, 5)).shape == (1, 4, 3, 3)
+
+
+def test_mismatched_parameters_and_bad_sizes_are_value_errors() -> None:
+    with pytest.raises(ValueError, match=r"Affine expected W of shape \(in, out\) and b of shape \(out,\), got W of shape \(10, 20\) and b of shape \(19,\)"):
+        Affine(torch.randn(10, 20), torch.randn(19))
+    with pytest.raises(ValueError, match=r"got W of shape \(10,\)"):
+        Affine(torch.randn(10), torch.randn(10))
+    with pytest.raises(ValueError, match=r"integer sizes, Affine\(10, 20\)"):
+        Affine(10, 20.5)  # not sizes, so read as W and b
+    with pytest.raises(ValueError, match=r"Affine sizes must be non-negative, got -1, 3"):
+        Affine(-1, 3)
+    with pytest.raises(ValueError, match=r"non-negative, got -2"):
+        Affine(-2)
+
+
+def test_positional_init_points_at_the_constructors() -> None:
+    with pytest.raises(TypeError, match=r"Fix: call Affine\(W, b\) or Affine\(in_: int, out: int, \*, init: Callable=...\)"):
+        Affine(2, 3, initn)
+
+
+def test_integer_input_error_suggests_converting_the_data_only() -> None:
+    with pytest.raises(TypeError, match=r"x.to\(torch.float32\)\.") as info:
+        Affine(3, 2)(torch.ones(4, 3, dtype=torch.int64))
+    assert "model.to(torch.int64)" not in str(info.value)
+
+
+def test_uninferred_size_from_a_0d_input_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match=r"Affine\(\? => 3\) takes its input size from the last dimension.*0-d"):
+        Affine(3)(torch.tensor(2.0))
+
+
+def test_input_on_another_device_says_to_move_the_data_or_the_model() -> None:
+    with pytest.raises(TypeError, match=r"on cpu, got input of dtype torch.float32 on meta\. Fix: move the data, e.g. x.to\('cpu'\)"):
+        Affine(3, 2)(torch.ones(2, 3, device="meta"))

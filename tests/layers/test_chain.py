@@ -155,3 +155,12 @@ def test_input_inference_through_batch_norm() -> None:
     assert int(m[2].num_batches_tracked) == 0 and m[2].training  # fake data leaves the statistics alone
     m(torch.randn(4, 10))
     assert int(m[2].num_batches_tracked) == 1 and torch.isfinite(m[2].running_mean).all()
+
+
+def test_input_inference_through_a_layer_that_looks_at_values() -> None:
+    model = Chain(Input(3), Affine(4), lambda x: x / x.abs().max().item(), Affine(2))  # .item(): no fake run
+    assert model[3].W.shape == (4, 2) and not model[3].W.is_meta
+    torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(5, 3)
+    h = x @ model[1].W + model[1].b
+    torch.testing.assert_close(model(x), (h / h.abs().max()) @ model[3].W + model[3].b)

@@ -131,3 +131,13 @@ def test_parallel_concat_output_width_is_the_sum_of_the_branch_widths(widths, ba
     assert p(torch.randn(features)).shape == (sum(widths),)
     inferred = Chain(Input(features), Parallel(concat, *(Affine(w) for w in widths)))
     assert inferred(torch.randn(batch, features)).shape == (batch, sum(widths))
+
+
+def test_torch_cat_as_combine_joins_the_outputs_along_the_features() -> None:
+    a, b = Affine(4, 2), Affine(4, 3)
+    x = torch.randn(6, 4)
+    reference = torch.cat([x @ a.W + a.b, x @ b.W + b.b], dim=-1)
+    torch.testing.assert_close(Parallel(torch.cat, a, b)(x), reference)
+    torch.testing.assert_close(Parallel(torch.concat, a, b)(x), reference)
+    torch.testing.assert_close(SkipConnection(a, torch.cat)(x), torch.cat([x @ a.W + a.b, x], dim=-1))
+    assert Parallel(torch.cat, a, b)(x[0]).shape == (5,)  # a single data point joins its features too

@@ -39,3 +39,27 @@ def test_wrong_channels_names_layer_and_fix() -> None:
 def test_bad_reshape_says_sizes() -> None:
     with pytest.raises(ValueError, match=r"Reshape\(3, 3\) cannot reshape data points of shape \(8,\)"):
         Reshape(3, 3)(torch.zeros(2, 8))
+
+
+def test_mismatched_parameters_and_bad_sizes_are_value_errors() -> None:
+    with pytest.raises(ValueError, match=r"Conv2D expected W of shape \(out, in, kh, kw\) and b of shape \(out,\), got W of shape \(8, 1, 3, 3\) and b of shape \(7,\)"):
+        Conv2D(torch.randn(8, 1, 3, 3), torch.zeros(7))
+    with pytest.raises(ValueError, match=r"Conv2D sizes must be non-negative and the kernel positive, got in=-1"):
+        Conv2D(-1, 8, 3)
+    with pytest.raises(ValueError, match=r"Conv2D\(\? => 8\) takes its input channels from inputs of shape \(batch, channels, height, width\), got shape \(5,\)"):
+        Conv2D(8, 3)(torch.ones(5))
+
+
+def test_wrong_dtype_is_a_type_error_naming_both_dtypes() -> None:
+    with pytest.raises(TypeError, match=r"Conv2D\(1 => 2, \(3, 3\)\) holds torch.float32 parameters on cpu, got input of dtype torch.float64"):
+        Conv2D(1, 2, 3)(torch.ones(1, 1, 5, 5, dtype=torch.float64))
+
+
+def test_pools_and_reshape_refuse_data_that_is_not_a_batch() -> None:
+    with pytest.raises(ValueError, match=r"MaxPool\(2\) expected images of shape \(batch, channels, height, width\), got shape \(3,\)"):
+        MaxPool(2)(torch.ones(3))
+    with pytest.raises(ValueError, match=r"AvgPool\(2\) expected images.*got shape \(2, 3\)"):
+        AvgPool(2)(torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"Reshape\(1, 28, 28\) expected a batch of data points, \(batch, ...\), got shape \(784,\).*unsqueeze"):
+        Reshape(1, 28, 28)(torch.ones(784))
+    assert MaxPool(2)(torch.ones(3, 4, 4)).shape == (3, 2, 2)  # one unbatched image, as torch allows

@@ -19,3 +19,15 @@ def test_wrong_shape_names_expected_and_got() -> None:
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="positive sizes"):
         Input(0)
+    with pytest.raises(ValueError, match=r"positive sizes.*got Input\(\)"):
+        Input()
+    with pytest.raises(TypeError, match=r"Input expected int sizes.*got Input\(2.0,\)"):
+        Input(2.0)
+
+
+def test_numpy_sizes_are_taken_as_ints() -> None:
+    import numpy as np
+
+    layer = Input(np.prod((28, 28)))
+    assert layer.shape == (784,) and type(layer.shape[0]) is int and repr(layer) == "Input(784)"
+    assert Chain(Input(*np.array([1, 4, 4])), torch.flatten)(torch.ones(1, 4, 4)).shape == (16,)
