@@ -162,10 +162,13 @@ def _article(model: Any) -> str:
 
 
 def _short(model: Any) -> str:
-    inner = getattr(model, "_inner_repr", None)  # a Chain's one-line form
-    if callable(inner):
-        text = inner()
-    else:
-        text = repr(model) if isinstance(model, nn.Module) else getattr(model, "__name__", repr(model))
+    try:
+        inner = getattr(model, "_inner_repr", None)  # a Chain's one-line form
+        if callable(inner):
+            text = inner()
+        else:
+            text = repr(model) if isinstance(model, nn.Module) else getattr(model, "__name__", repr(model))
+    except Exception:  # a broken repr must never replace the user's own error
+        text = f"<{type(model).__name__}>"
     first = text.split("\n", 1)[0]
     return first if len(first) <= 80 else first[:79] + "…"

@@ -46,13 +46,18 @@ def _start(cell: Stateful, name: str, batch: tuple[int, ...]) -> Tensor:
     return start.unsqueeze(0).contiguous()
 
 
+def _spelled_out(xs: Tensor) -> bool:
+    """Whether to write the recurrence as matmuls: under a compiler, or inside ``torch.func.vmap``."""
+    return torch.compiler.is_compiling() or torch._C._functorch.is_batchedtensor(xs)
+
+
 def lstm_over_time(cell: LSTM, xs: Tensor) -> Tensor:
     """``(batch, n, in)`` → ``(batch, n, out)``, leaving the last ``y`` and ``state`` in the cell."""
     check_sequence(cell, xs, cell.Wxf)
     batch = tuple(xs.shape[:1])
     b = torch.cat([cell.bi, cell.bf, cell.bc, cell.bo])  # torch's gate order: i, f, g (our c), o
     y, state = _start(cell, "y", batch), _start(cell, "state", batch)
-    if torch.compiler.is_compiling():  # torch.lstm has no compiled kernel on every device: spell it out
+    if _spelled_out(xs):  # torch.lstm has no compiled kernel on every device, nor a vmap rule
         Wx = torch.cat([cell.Wxi, cell.Wxf, cell.Wxc, cell.Wxo], 1)  # (in, 4H)
         Wy = torch.cat([cell.Wyi, cell.Wyf, cell.Wyc, cell.Wyo], 1)  # (H, 4H)
         ys, y, state = _lstm_scan(xs @ Wx + b, Wy, y[0], state[0])
@@ -81,7 +86,7 @@ def recurrent_over_time(cell: Recurrent, xs: Tensor) -> Tensor:
     """``(batch, n, in)`` → ``(batch, n, out)``, leaving the last ``y`` in the cell."""
     check_sequence(cell, xs, cell.Wxy)
     y = _start(cell, "y", tuple(xs.shape[:1]))
-    if torch.compiler.is_compiling():
+    if _spelled_out(xs):
         h, ys = y[0], []
         for projected in (xs @ cell.Wxy + cell.by).unbind(1):  # all steps' input projections at once
             h = torch.tanh(projected + h @ cell.Wyy)

@@ -139,3 +139,16 @@ def test_path_goes_through_plain_torch_modules_that_hold_models() -> None:
         Chain(Affine(4, 3), Block())(torch.ones(2, 4))
     [note] = fluxtorch_notes(info.value)
     assert note.startswith("fluxtorch: the error happened in Chain[1].body[1], an Affine(7 => 2), given input of shape (2, 3)")
+
+
+def test_a_failing_repr_never_replaces_the_error() -> None:
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise IndexError("the real problem")
+
+        def __repr__(self) -> str:
+            raise ValueError("repr is broken")
+
+    with pytest.raises(IndexError, match="the real problem") as info:
+        Chain(Broken())(torch.ones(2))
+    assert "<Broken>" in info.value.__notes__[0]

@@ -419,3 +419,15 @@ def test_inference_mode_and_eval_keep_the_results() -> None:
     expected = model(xs)
     with torch.inference_mode():
         torch.testing.assert_close(model.eval()(xs), expected)
+
+
+def test_vectorised_map_over_a_batch_of_sequences() -> None:
+    from fluxtorch import Batch, Seq
+    from fluxtorch import map as fmap
+
+    for cell in (Recurrent(3, 4), LSTM(3, 4)):
+        model = unroll(cell, 5, stateful=False)
+        xs = Batch([Seq(torch.rand(5, 3)), Seq(torch.rand(5, 3))])
+        out = fmap(model, xs)
+        assert isinstance(out, Batch)
+        torch.testing.assert_close(out.raw, model(xs.raw), atol=1e-6, rtol=1e-5)
