@@ -136,6 +136,7 @@ class _Loop:
         show = self.progress and (self.dist is None or self.dist.get_rank() == 0)
         bar = _bar(source, epoch, epochs) if show else None
         start, seen = time.perf_counter(), 0
+        shown = -math.inf  # the postfix is formatted only when the bar may redraw (tqdm's mininterval)
         try:
             for step, pair in enumerate(source, 1):
                 x, y = as_pair(pair, "train")
@@ -144,8 +145,11 @@ class _Loop:
                 history.append(value)
                 if bar is not None:
                     seen += batch_size(x)
+                    now = time.perf_counter()
+                    if now - shown >= bar.mininterval or step == bar.total:
+                        shown = now
+                        bar.set_postfix_str(f"loss={value:.4g}, {seen / (now - start):,.0f} samples/s", refresh=False)
                     bar.update()
-                    bar.set_postfix_str(f"loss={value:.4g}, {seen / (time.perf_counter() - start):,.0f} samples/s", refresh=False)
                 for c, takes in zip(self.callbacks, wants):
                     c(Progress(epoch, step, value, history)) if takes else c()
         finally:
