@@ -136,7 +136,8 @@ class _Loop:
         show = self.progress and (self.dist is None or self.dist.get_rank() == 0)
         bar = _bar(source, epoch, epochs) if show else None
         start, seen = time.perf_counter(), 0
-        shown = -math.inf  # the postfix is formatted only when the bar may redraw (tqdm's mininterval)
+        shown = -math.inf  # the bar is updated only when it may redraw (tqdm's mininterval)
+        step, value = 0, math.nan
         try:
             for step, pair in enumerate(source, 1):
                 x, y = as_pair(pair, "train")
@@ -149,11 +150,14 @@ class _Loop:
                     if now - shown >= bar.mininterval or step == bar.total:
                         shown = now
                         bar.set_postfix_str(f"loss={value:.4g}, {seen / (now - start):,.0f} samples/s", refresh=False)
-                    bar.update()
+                        bar.update(step - bar.n)
                 for c, takes in zip(self.callbacks, wants):
                     c(Progress(epoch, step, value, history)) if takes else c()
         finally:
             if bar is not None:
+                if step > bar.n:  # steps since the last redraw (data of unknown length)
+                    bar.set_postfix_str(f"loss={value:.4g}", refresh=False)
+                    bar.update(step - bar.n)
                 bar.close()
 
 
