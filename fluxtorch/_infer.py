@@ -49,7 +49,10 @@ def _infer_on_call(module: Any, args: tuple) -> None:
     """Forward pre-hook of a pending layer: build it from the first input's shape."""
     x = to_tensor(args[0]) if args else None
     if not isinstance(x, Tensor):
-        raise TypeError(f"{module!r} infers its sizes from a tensor input; got {type(x).__name__}.")
+        raise TypeError(
+            f"{module!r} infers its sizes from a tensor input; got {type(x).__name__}. "
+            f"Fix: call it on a tensor (or an array or list of numbers), e.g. layer(torch.randn(1, 4))."
+        )
     dtype = x.dtype if x.is_floating_point() else None
     if is_shape_only(x):  # size inference on a data-free tensor still builds real parameters
         with real_tensors():

@@ -27,11 +27,30 @@ from fluxtorch.debug._notes import annotate
 
 
 class Param:
-    """Field kind: a trainable tensor, stored as an ``nn.Parameter``."""
+    """Field kind: a trainable tensor, stored as an ``nn.Parameter``.
+
+    >>> @net
+    ... class Scale:
+    ...     s: Param
+    ...     def forward(self, x):
+    ...         return x * self.s
+    >>> Scale([1.0, 2.0]).s
+    Parameter containing:
+    tensor([1., 2.], requires_grad=True)
+    """
 
 
 class Model:
-    """Field kind: a sub-model, any callable; ``nn.Module`` ones are registered."""
+    """Field kind: a sub-model, any callable; ``nn.Module`` ones are registered.
+
+    >>> @net
+    ... class Twice:
+    ...     f: Model
+    ...     def forward(self, x):
+    ...         return self.f(self.f(x))
+    >>> Twice(Affine(2, 2)), Twice(relu)
+    (Twice(Affine(2 => 2)), Twice(relu))
+    """
 
 
 class State:
@@ -40,6 +59,15 @@ class State:
     Inside a step ``self.y`` reads like a variable carried from step to step: it holds
     the previous step's value (Flux's ``y{-1}``) until the forward assigns this step's.
     Outside a forward call ``self.y`` is the initial state, an ``nn.Parameter``.
+
+    >>> @net
+    ... class Running:
+    ...     y: State
+    ...     def forward(self, x):
+    ...         self.y = self.y + x
+    ...         return self.y
+    >>> unroll(Running(torch.zeros(1)), 3)(torch.ones(1, 3, 1)).flatten()
+    tensor([1., 2., 3.], grad_fn=<ViewBackward0>)
     """
 
 
@@ -126,7 +154,11 @@ def _matches(value: Any, ann: Any) -> bool:
 
 
 class Template(InferringModule, metaclass=_TemplateMeta):
-    """Base of every ``@net`` class: field storage, constructors, size inference, repr."""
+    """Base of every ``@net`` class: field storage, constructors, size inference, repr.
+
+    >>> isinstance(Affine(2, 3), Template), issubclass(Template, torch.nn.Module)
+    (True, True)
+    """
 
     _fields: ClassVar[tuple[Field, ...]] = ()
     _constructors: ClassVar[list[Callable[..., Any]]]
@@ -217,11 +249,21 @@ class Template(InferringModule, metaclass=_TemplateMeta):
 
     @property
     def inferred(self) -> bool:
-        """Whether every size of this layer (and of the layers inside it) is known."""
+        """Whether every size of this layer (and of the layers inside it) is known.
+
+        >>> Affine(3).inferred, Affine(4, 3).inferred
+        (False, True)
+        """
         return not any(getattr(m, "_pending", None) for m in self.modules())
 
     def materialize(self, shape: tuple[int, ...], *, device: Any = None, dtype: Any = None) -> None:
-        """Create this pending layer's parameters for inputs of ``shape`` (batch included)."""
+        """Create this pending layer's parameters for inputs of ``shape`` (batch included).
+
+        >>> lazy = Affine(3)
+        >>> lazy.materialize((5, 4))
+        >>> lazy
+        Affine(4 => 3)
+        """
         build, _ = self._pending
         built = build(tuple(shape))
         if device is not None or dtype is not None:

@@ -51,7 +51,10 @@ class OnnxModel:
 
     def __call__(self, *xs: Any) -> Tensor | tuple[Tensor, ...]:
         if len(xs) != len(self._inputs):
-            raise TypeError(f"{self!r} takes {len(self._inputs)} input(s), got {len(xs)}.")
+            raise TypeError(
+                f"{self!r} takes {len(self._inputs)} input(s), got {len(xs)}. "
+                f"Fix: pass as many inputs as the model was exported with."
+            )
         tensors = [to_tensor(x, who=repr(self)) for x in xs]
         single = all(self._is_single(t, spec) for t, spec in zip(tensors, self._inputs))
         if single:  # one data point: run it as a batch of one, as fluxtorch models accept

@@ -171,7 +171,10 @@ def _stack(items: Any, who: str) -> tuple[Tensor, tuple[type[Stacked], ...]]:
             f"{type(items).__name__}. Fix: pass e.g. {who}([[1, 2, 3], [4, 5, 6]])."
         )
     if len(items) == 0:
-        raise ValueError(f"{who} needs at least one data point to know their shape; got an empty list.")
+        raise ValueError(
+            f"{who} needs at least one data point to know their shape; got an empty list. "
+            f"Fix: pass e.g. {who}([[1, 2, 3]])."
+        )
     if isinstance(items, np.ndarray) or not any(isinstance(x, (Tensor, Stacked)) for x in items):
         try:
             return to_tensor(items, who=who), ()
@@ -258,9 +261,15 @@ def unbatchone(xs: Any) -> Any:
     tensor([1., 2., 3.])
     """
     if not isinstance(xs, (Batch, Tensor)):
-        raise TypeError(f"unbatchone expected a Batch (or a batched tensor), got {type(xs).__name__}.")
+        raise TypeError(
+            f"unbatchone expected a Batch (or a batched tensor), got {type(xs).__name__}. "
+            f"Fix: pass the Batch a model returned, e.g. unbatchone(model(batchone(x)))."
+        )
     if isinstance(xs, Tensor) and xs.dim() == 0:
-        raise ValueError("unbatchone expected a batch of one data point, got a 0-d tensor.")
+        raise ValueError(
+            "unbatchone expected a batch of one data point, got a 0-d tensor. "
+            "Fix: pass a tensor of shape (1, ...), e.g. from batchone(x)."
+        )
     if len(xs) != 1:
         raise ValueError(
             f"unbatchone expected a batch of one data point, got {len(xs)}. "

@@ -22,7 +22,7 @@ def collate(samples: Sequence[Any]) -> Any:
     (torch.Size([2, 2]), tensor([0, 1]))
     """
     if len(samples) == 0:
-        raise ValueError("collate needs at least one sample; got an empty list.")
+        raise ValueError("collate needs at least one sample; got an empty list. Fix: collate([(x, y), ...]).")
     first = samples[0]
     if isinstance(first, tuple):
         fields = [collate(list(field)) for field in zip(*samples)]

@@ -42,7 +42,10 @@ def map(f: Callable[..., Any], *iterables: Any) -> Any:  # noqa: A001  (shadows 
         )
     sizes = {len(x) for x in stacked}
     if len(sizes) > 1:
-        raise ValueError(f"fluxtorch.map needs batches of one length; got lengths {sorted(sizes)}.")
+        raise ValueError(
+            f"fluxtorch.map needs batches of one length; got lengths {sorted(sizes)}. "
+            f"Fix: crop or pad them to one length first."
+        )
     outer = type(stacked[0])
     out_inner: list[Any] = []
 

@@ -108,7 +108,10 @@ class Chain(InferringModule):
             return sub
         if isinstance(index, str):
             if index not in self._names:
-                raise KeyError(f"Chain has no layer named {index!r}; its names are {self._names}.")
+                raise KeyError(
+                    f"Chain has no layer named {index!r}; its names are {self._names}. "
+                    f"Fix: use one of those names, or an int position."
+                )
             return self._layers[self._names.index(index)]
         return self._layers[index]
 

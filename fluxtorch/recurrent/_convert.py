@@ -26,7 +26,10 @@ def from_torch_lstm(lstm: nn.LSTM) -> LSTM:
     True
     """
     if not isinstance(lstm, nn.LSTM):
-        raise TypeError(f"from_torch_lstm expected a torch.nn.LSTM, got {type(lstm).__name__}.")
+        raise TypeError(
+            f"from_torch_lstm expected a torch.nn.LSTM, got {type(lstm).__name__}. "
+            f"Fix: pass an nn.LSTM; other layers have no fluxtorch.LSTM equivalent."
+        )
     if lstm.num_layers != 1 or lstm.bidirectional or lstm.proj_size:
         raise ValueError(
             f"from_torch_lstm converts a one-layer, one-direction torch.nn.LSTM without projection; "

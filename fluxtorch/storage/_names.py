@@ -34,7 +34,10 @@ def register(obj: Callable[..., Any], name: str | None = None) -> Callable[..., 
     True
     """
     if not callable(obj):
-        raise TypeError(f"register expected a function or a class, got {type(obj).__name__} {obj!r:.60}.")
+        raise TypeError(
+            f"register expected a function or a class, got {type(obj).__name__} {obj!r:.60}. "
+            f"Fix: register the function or class itself, e.g. register(swish, 'mylib.swish')."
+        )
     if name is None:
         qualname, module = getattr(obj, "__qualname__", None), getattr(obj, "__module__", None)
         if not isinstance(qualname, str) or not module or "<lambda>" in qualname:
@@ -44,7 +47,7 @@ def register(obj: Callable[..., Any], name: str | None = None) -> Callable[..., 
             )
         name = f"{module}.{qualname}"
     if not isinstance(name, str) or not name:
-        raise TypeError(f"register expected a non-empty string name, got {name!r}.")
+        raise TypeError(f"register expected a non-empty string name, got {name!r}. Fix: e.g. register(f, 'mylib.f').")
     taken = _registered.get(name)
     if taken is not None and taken is not obj and _qualified(taken) != _qualified(obj):
         raise ValueError(
