@@ -39,7 +39,13 @@ class throttle:
         return self.f(*args, **kwargs)
 
     def flush(self, *args: Any, **kwargs: Any) -> Any:
-        """Call ``f`` now, and count this as its latest run."""
+        """Call ``f`` now, and count this as its latest run.
+
+        >>> shout = throttle(lambda: print("now"), 60)
+        >>> shout(); shout.flush()
+        now
+        now
+        """
         self.last = self.clock()
         return self.f(*args, **kwargs)
 
@@ -53,6 +59,11 @@ class Progress:
 
     ``epoch_end`` is true for the call made at the end of an epoch, so a callback can
     do per-epoch work (evaluate, save) with ``if p.epoch_end: ...``.
+
+    >>> seen = []
+    >>> _ = train(Affine(1, 1), [(torch.ones(1), torch.ones(1))] * 2, cb=seen.append, progress=False)
+    >>> seen[-1]
+    Progress(epoch=1, step=2, loss=..., epoch_end=True)
     """
 
     epoch: int

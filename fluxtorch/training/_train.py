@@ -27,7 +27,12 @@ class NonFiniteLossError(FloatingPointError, ValueError, RuntimeError):
 
 
 class History(list):
-    """The loss of every step (a list of floats); ``epochs`` holds each epoch's mean."""
+    """The loss of every step (a list of floats); ``epochs`` holds each epoch's mean.
+
+    >>> losses = train(Affine(1, 1), [(torch.ones(1), torch.ones(1))] * 4, epochs=2, progress=False)
+    >>> len(losses), len(losses.epochs)
+    (8, 2)
+    """
 
     def __init__(self) -> None:
         super().__init__()
