@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from fluxtorch import Affine, Chain, Input, Model, Param, Template, glorot_uniform, initn, net, relu, softmax, σ
+from fluxtorch import Affine, Chain, Input, Model, Param, Template, glorot_uniform, initn, net, relu
+from seed_models import TLP
 
 
 @net
@@ -23,16 +24,6 @@ class MyAffine:
 @MyAffine.constructor
 def _sizes(in_: int, out: int, *, init=glorot_uniform) -> MyAffine:
     return MyAffine(init(in_, out), torch.zeros(out))
-
-
-@net
-class TLP:
-    first: Model
-    second: Model
-
-    def forward(self, x):
-        l1 = σ(self.first(x))
-        return softmax(self.second(l1))
 
 
 def test_seed_examples_compute_the_written_maths() -> None:

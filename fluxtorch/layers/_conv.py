@@ -108,6 +108,11 @@ def _check_images(layer: Any, x: Tensor) -> None:
         )
 
 
+def _pool_repr(pool: Any) -> str:
+    """A pooling layer's repr arguments: ``2`` or ``3, stride=1``."""
+    return f"{pool.kernel}" + (f", stride={pool.stride}" if pool.stride else "")
+
+
 @net
 class MaxPool:
     """Max pooling over ``kernel × kernel`` windows (stride defaults to the kernel).
@@ -124,7 +129,7 @@ class MaxPool:
         return F.max_pool2d(x, self.kernel, self.stride)
 
     def extra_repr(self) -> str:
-        return f"{self.kernel}" + (f", stride={self.stride}" if self.stride else "")
+        return _pool_repr(self)
 
 
 @net
@@ -143,7 +148,7 @@ class AvgPool:
         return F.avg_pool2d(x, self.kernel, self.stride)
 
     def extra_repr(self) -> str:
-        return f"{self.kernel}" + (f", stride={self.stride}" if self.stride else "")
+        return _pool_repr(self)
 
 
 @net
