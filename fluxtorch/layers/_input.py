@@ -30,7 +30,8 @@ class Input:
         if not shape or not all(n > 0 for n in shape):
             raise ValueError(
                 f"Input expected the positive sizes of one data point, e.g. Input(784) or "
-                f"Input(1, 28, 28); got Input{shape!r}."
+                f"Input(1, 28, 28); got Input{shape!r}. Fix: give each size of one data point, "
+                f"leaving out the batch dimension."
             )
         super().__init__(tuple(int(n) for n in shape))
 
