@@ -16,7 +16,13 @@ from fluxtorch._shape import is_shape_only, real_tensors
 
 
 class UninferredError(AttributeError, RuntimeError):
-    """A layer's sizes are not known yet, so its parameters do not exist."""
+    """A layer's sizes are not known yet, so its parameters do not exist.
+
+    >>> Affine(3).W.shape
+    Traceback (most recent call last):
+    ...
+    fluxtorch._infer.UninferredError: Affine(? => 3).W does not exist yet: ...
+    """
 
 
 class InferringModule(nn.Module):

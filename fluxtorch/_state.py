@@ -94,8 +94,7 @@ def _single_step(self: Stateful, step: Callable[..., Any], x: Any, args: tuple, 
         return x.rewrap(_single_step(self, step, x.raw, args, kwargs))
     if not isinstance(x, Tensor):
         x = at_edge(x, who=repr(self))
-    data = getattr(x, "raw", x)  # a Batch's stacked tensor
-    batch = tuple(data.shape[:1]) if isinstance(data, Tensor) and data.dim() >= 2 else ()
+    batch = tuple(x.shape[:1]) if isinstance(x, Tensor) and x.dim() >= 2 else ()
     self.__dict__["_slot"] = Slot(batch)
     try:
         return step(self, x, *args, **kwargs)
