@@ -29,12 +29,21 @@ def callable_name(f: Any) -> str:
 
 
 def param_count(model: Any) -> int:
-    """Number of trainable values a model holds (0 for a plain function or a pending layer).
+    """Number of parameter values a model holds, shared ones once (0 for a plain function or a pending layer).
 
     >>> param_count(torch.nn.Linear(3, 2))
     8
     """
     if not isinstance(model, nn.Module):
         return 0
-    unique = {id(p): p for m in model.modules() for p in m._parameters.values() if p is not None}
-    return sum(p.numel() for p in unique.values())
+    return sum(p.numel() for p in unique_parameters(model))
+
+
+def unique_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Every parameter of ``model`` once, read directly so a pending layer's absence is no error.
+
+    >>> shared = torch.nn.Linear(2, 2)
+    >>> len(unique_parameters(torch.nn.Sequential(shared, shared)))
+    2
+    """
+    return list({id(p): p for m in model.modules() for p in m._parameters.values() if p is not None}.values())

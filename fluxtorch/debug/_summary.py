@@ -7,7 +7,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from fluxtorch._naming import param_count
+from fluxtorch._naming import param_count, unique_parameters
 from fluxtorch.debug._trace import Call, as_shape, trace
 
 _OPERATORS = {"@", "+", "-", "*", "/", "**", "[]"}
@@ -88,8 +88,8 @@ def _rows(calls: list[Call], rows: list, depth: int) -> None:
 def _counts(model: Any) -> tuple[int, int]:
     if not isinstance(model, nn.Module):
         return 0, 0
-    unique = {id(p): p for m in model.modules() for p in m._parameters.values() if p is not None}
-    return sum(p.numel() for p in unique.values()), sum(p.numel() for p in unique.values() if p.requires_grad)
+    params = unique_parameters(model)
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
 def _shape_text(shape: Any) -> str:
