@@ -25,11 +25,9 @@ from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
-from fluxtorch._naming import _SHOWN
+from fluxtorch._naming import callable_name
 from fluxtorch._shape import NEEDS_VALUES, is_shape_only
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+from fluxtorch.debug._notes import _PACKAGE_DIR, _TORCH_DIR
 _MODULE_CALL = {nn.Module._call_impl.__code__, nn.Module._wrapped_call_impl.__code__}
 _SYMBOLS = {
     "__matmul__": "@", "__rmatmul__": "@", "__add__": "+", "__radd__": "+", "__sub__": "-",
@@ -339,19 +337,11 @@ def _caller_site(frame: FrameType | None) -> tuple[str, int] | None:
 
 
 def _op_name(func: Any) -> str:
-    try:
-        shown = _SHOWN.get(func)  # σ as the user wrote it (and as a Chain shows it), not "sigmoid"
-    except TypeError:  # an unhashable callable
-        shown = None
-    if shown is not None:
-        return shown
-    name = getattr(func, "__name__", None) or repr(func)
+    name = callable_name(func)  # σ as the user wrote it (and as a Chain shows it), not "sigmoid"
     return _SYMBOLS.get(name, name)
 
 
 def _function_name(f: Any) -> str:
-    from fluxtorch._naming import callable_name
-
     return callable_name(f) if f is not None else "?"
 
 
