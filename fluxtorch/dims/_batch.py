@@ -87,31 +87,55 @@ class Stacked:
     __hash__ = None  # type: ignore[assignment]  # mutable contents, like a list
 
     def tolist(self) -> list:
-        """The data points as nested Python lists of numbers."""
+        """The data points as nested Python lists of numbers.
+
+        >>> Batch([[1, 2], [3, 4]]).tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+        """
         return self.raw.tolist()
 
     # ---- tensor-like properties, so devices and dtypes move with the data ------------
     @property
     def shape(self) -> torch.Size:
-        """Shape of the raw tensor: data points first."""
+        """Shape of the raw tensor: data points first.
+
+        >>> Batch([[1, 2, 3], [4, 5, 6]]).shape
+        torch.Size([2, 3])
+        """
         return self.raw.shape
 
     @property
     def dtype(self) -> torch.dtype:
-        """The raw tensor's dtype."""
+        """The raw tensor's dtype.
+
+        >>> Batch([[1, 2]]).dtype
+        torch.float32
+        """
         return self.raw.dtype
 
     @property
     def device(self) -> torch.device:
-        """The device the raw tensor lives on."""
+        """The device the raw tensor lives on.
+
+        >>> Batch([[1, 2]]).device
+        device(type='cpu')
+        """
         return self.raw.device
 
     def to(self, *args: Any, **kwargs: Any) -> Stacked:
-        """The same data points moved or converted as ``Tensor.to`` would (``xs.to("cuda")``)."""
+        """The same data points moved or converted as ``Tensor.to`` would (``xs.to("cuda")``).
+
+        >>> Batch([[1, 2]]).to(torch.float64).kind(), Batch([[1, 2]]).to(torch.float64).dtype
+        ('Batch of Tensor(2,)', torch.float64)
+        """
         return type(self)._wrap(self.raw.to(*args, **kwargs), self._inner)
 
     def cpu(self) -> Stacked:
-        """The same data points in CPU memory."""
+        """The same data points in CPU memory.
+
+        >>> Batch([[1, 2]]).cpu().device
+        device(type='cpu')
+        """
         return self.to("cpu")
 
     def cuda(self, device: Any = None) -> Stacked:
@@ -120,7 +144,11 @@ class Stacked:
 
     # ---- printing --------------------------------------------------------------------
     def kind(self) -> str:
-        """What it holds, as in the repr: ``"Batch of Seq of Tensor(4,)"``."""
+        """What it holds, as in the repr: ``"Batch of Seq of Tensor(4,)"``.
+
+        >>> Batch([Seq([[0, 1, 0, 0]])]).kind()
+        'Batch of Seq of Tensor(4,)'
+        """
         point = tuple(self.raw.shape[1 + len(self._inner) :])
         names = [type(self).__name__, *(k.__name__ for k in self._inner)]
         return " of ".join([*names, f"Tensor{point!r}"])
