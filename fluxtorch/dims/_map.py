@@ -17,7 +17,7 @@ from fluxtorch.dims._batch import Stacked
 
 
 def map(f: Callable[..., Any], *iterables: Any) -> Any:  # noqa: A001  (shadows builtins.map on purpose)
-    """Apply ``f`` to every data point of a ``Batch`` (or ``Seq``), vectorised; returns a ``Batch``.
+    """Apply ``f`` to every data point of a ``Batch`` (or ``Seq``), vectorised; returns the same kind.
 
     ``f`` is written for one data point and gets what iterating would give (a tensor,
     or a ``Seq`` for a ``Batch`` of ``Seq``s).  Several batches of equal length are
