@@ -43,7 +43,16 @@ _FOREIGN = (
 
 
 class LoadError(ValueError):
-    """A file that cannot be loaded: truncated, corrupted, foreign, or from a newer fluxtorch."""
+    """A file that cannot be loaded: truncated, corrupted, foreign, or from a newer fluxtorch.
+
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = pathlib.Path(f"{folder}/junk.safetensors").write_bytes(b"junk")
+    ...     load(f"{folder}/junk.safetensors")
+    Traceback (most recent call last):
+    ...
+    fluxtorch.storage._format.LoadError: cannot load '...junk.safetensors': it is 4 bytes long, too short ...
+    """
 
 
 class SaveError(TypeError, ValueError):
@@ -51,6 +60,11 @@ class SaveError(TypeError, ValueError):
 
     A ``TypeError`` (the part is of a kind a file cannot hold) and a ``ValueError`` (the
     model given to ``save`` is not a storable value), so code catching either works.
+
+    >>> save(Chain(lambda x: x), "never-written.safetensors")  # refused before any file is touched
+    Traceback (most recent call last):
+    ...
+    fluxtorch.storage._format.SaveError: save cannot store Chain[0]: it is a lambda, ...
     """
 
 
