@@ -26,8 +26,8 @@ from torch import Tensor
 from fluxtorch._convert import to_tensor
 
 
-def _index(label: Any, labels: Sequence[Any]) -> int:
-    """Position of ``label`` in ``labels``, or a ValueError naming both."""
+def _index(label: Any, labels: Sequence[Any], who: str = "onehot") -> int:
+    """Position of ``label`` in ``labels``, or a ValueError naming both (and ``who`` asked)."""
     if isinstance(label, Tensor) and label.dim() == 0:
         label = label.item()  # a tensor element hashes by identity: look up its value
     try:
@@ -35,7 +35,7 @@ def _index(label: Any, labels: Sequence[Any]) -> int:
     except (ValueError, KeyError):
         shown = list(labels)[:10]
         raise ValueError(
-            f"onehot: label {label!r} is not among the {len(labels)} labels {shown}"
+            f"{who}: label {label!r} is not among the {len(labels)} labels {shown}"
             f"{' ...' if len(labels) > 10 else ''}. Fix: add it to labels, e.g. "
             f"labels = sorted(set(data))."
         ) from None
@@ -79,7 +79,7 @@ def onehotbatch(xs: Iterable[Any], labels: Sequence[Any], *, dtype: torch.dtype 
             [1., 0., 0.]])
     """
     position = {label: i for i, label in enumerate(labels)}
-    indices = torch.tensor([_index(x, position) for x in xs], dtype=torch.long)
+    indices = torch.tensor([_index(x, position, "onehotbatch") for x in xs], dtype=torch.long)
     return torch.nn.functional.one_hot(indices, len(position)).to(dtype or torch.get_default_dtype())
 
 
@@ -211,7 +211,7 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f
 def read_idx(path: str | Path) -> Tensor:
     """Read an IDX file (the MNIST format), gzipped or not, as a tensor of its stored shape.
 
-    >>> import tempfile, os
+    >>> import tempfile
     >>> raw = bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(6))
     >>> with tempfile.TemporaryDirectory() as d:
     ...     _ = (Path(d) / "x.idx").write_bytes(raw)
@@ -230,7 +230,7 @@ def read_idx(path: str | Path) -> Tensor:
         raise ValueError(f"read_idx could not read {path}: {err}. Fix: check the file is a complete IDX file.") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise ValueError(
-            f"{path} is not an IDX file: it must start with two zero bytes and a type code "
+            f"read_idx: {path} is not an IDX file: it must start with two zero bytes and a type code "
             f"in {sorted(_IDX_TYPES)}, it starts with {list(raw[:4])}. Fix: pass e.g. "
             f"t10k-images-idx3-ubyte(.gz)."
         )
@@ -240,7 +240,7 @@ def read_idx(path: str | Path) -> Tensor:
     count = int(np.prod(shape)) if shape else 1
     if len(raw) != 4 + 4 * ndim + count * dtype.itemsize:
         raise ValueError(
-            f"{path} holds {len(raw)} bytes but its header promises shape {shape} of {dtype}. "
+            f"read_idx: {path} holds {len(raw)} bytes but its header promises shape {shape} of {dtype}. "
             f"Fix: the file is truncated or corrupted; download it again."
         )
     data = np.frombuffer(raw, dtype, count, offset=4 + 4 * ndim).reshape(shape)
