@@ -50,6 +50,7 @@ class OnnxModel:
         self._shown = shown
 
     def __call__(self, *xs: Any) -> Tensor | tuple[Tensor, ...]:
+        """Run the ONNX model on ``xs`` (a batch, or one data point as a batch of one)."""
         if len(xs) != len(self._inputs):
             raise TypeError(
                 f"{self!r} takes {len(self._inputs)} input(s), got {len(xs)}. "

@@ -32,6 +32,7 @@ class throttle:
         self.last: float | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``f(*args, **kwargs)`` unless it ran less than ``seconds`` ago (then None)."""
         now = self.clock()
         if self.last is not None and now - self.last < self.seconds:
             return None
