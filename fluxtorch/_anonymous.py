@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 from torch import Tensor, nn
 
 from fluxtorch._convert import at_edge
-from fluxtorch._naming import callable_name, param_count
+from fluxtorch._naming import callable_name, with_count
 from fluxtorch.debug._notes import annotate
 
 _LIBRARIES = ("torch", "fluxtorch", "numpy", "builtins", "functools", "operator", "math")
@@ -74,9 +74,7 @@ class AnonymousNet(nn.Module):
         return f"net({callable_name(self.fn)})"
 
     def __repr__(self) -> str:
-        count = param_count(self)
-        suffix = f"  # {count:_} parameter{'s' if count != 1 else ''}" if count else ""
-        return self._inner_repr() + suffix
+        return with_count(self._inner_repr(), self)
 
 
 def anonymous_net(fn: Callable[..., Any]) -> AnonymousNet:

@@ -39,6 +39,16 @@ def param_count(model: Any) -> int:
     return sum(p.numel() for p in unique_parameters(model))
 
 
+def with_count(text: str, model: Any) -> str:
+    """``text`` followed by a ``# N parameters`` comment, as a container's repr ends (none for 0).
+
+    >>> with_count("Linear", torch.nn.Linear(3, 2)), with_count("relu", torch.relu)
+    ('Linear  # 8 parameters', 'relu')
+    """
+    count = param_count(model)
+    return f"{text}  # {count:_} parameter{'s' if count != 1 else ''}" if count else text
+
+
 def unique_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Every parameter of ``model`` once, read directly so a pending layer's absence is no error.
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from fluxtorch._convert import at_edge
 from fluxtorch._shape import NEEDS_VALUES, run_on_shape
-from fluxtorch._naming import callable_name, param_count
+from fluxtorch._naming import callable_name, with_count
 from fluxtorch._infer import InferringModule
 from fluxtorch.debug._notes import annotate
 from fluxtorch.dims._batch import Stacked
@@ -144,7 +144,6 @@ class Chain(InferringModule):
         text = self._inner_repr()
         if len(text) > 100:
             text = "Chain(\n" + "".join(f"  {part},\n" for part in self._parts()) + ")"
-        count = param_count(self)
-        return f"{text}  # {count:_} parameter{'s' if count != 1 else ''}" if count else text
+        return with_count(text, self)
 
 
