@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from fluxtorch._state import Stateful
+from fluxtorch.layers._checks import kind_mismatch
 from fluxtorch.recurrent._layers import LSTM, Recurrent
 
 
@@ -31,12 +32,9 @@ def check_sequence(cell: Stateful, xs: Tensor, Wx: Tensor) -> None:
             f"{tuple(xs.shape)}. Fix: give {Wx.shape[0]} features per time step, or build the "
             f"layer as {type(cell).__name__}({xs.shape[-1] if xs.dim() else '?'}, {Wx.shape[1]})."
         )
-    if xs.dtype != Wx.dtype or xs.device != Wx.device:
-        raise TypeError(
-            f"{cell!r} holds {Wx.dtype} parameters on {Wx.device}, got input of dtype {xs.dtype} on "
-            f"{xs.device}. Fix: convert the data, e.g. x.to({Wx.dtype}), or the model, e.g. "
-            f"model.to({xs.dtype})."
-        )
+    mismatch = kind_mismatch(repr(cell), xs, Wx)
+    if mismatch is not None:
+        raise mismatch
 
 
 def _start(cell: Stateful, name: str, batch: tuple[int, ...]) -> Tensor:
