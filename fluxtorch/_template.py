@@ -13,13 +13,13 @@ import numbers
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, overload
 
 import numpy as np
 from torch import Tensor, nn
 from torch.utils.weak import WeakIdKeyDictionary
 
-from fluxtorch._anonymous import anonymous_net
+from fluxtorch._anonymous import AnonymousNet, anonymous_net
 from fluxtorch._convert import at_edge, to_tensor
 from fluxtorch._infer import InferringModule, _infer_on_call, _Uninferred
 from fluxtorch._naming import callable_name
@@ -340,7 +340,13 @@ def _wrap_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
     return forward_located
 
 
-def net(cls: type) -> type[Template]:
+@overload
+def net(cls: type) -> type[Template]: ...
+@overload
+def net(cls: Callable[..., Any]) -> AnonymousNet: ...
+
+
+def net(cls: type | Callable[..., Any]) -> type[Template] | AnonymousNet:
     """Make an ``nn.Module`` template from a class of annotated fields and a ``forward``.
 
     Fields annotated ``Param`` become parameters, ``Model`` sub-models (any callable),
