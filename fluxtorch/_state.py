@@ -61,7 +61,11 @@ class Stateful(Template):
                 self.__dict__["_slot"] = slot
 
     def initial_state(self, name: str, batch: tuple[int, ...]) -> Tensor:
-        """The trainable initial value of state ``name``, broadcast over ``batch``."""
+        """The trainable initial value of state ``name``, broadcast over ``batch``.
+
+        >>> LSTM(3, 4).initial_state("y", (2,)).shape
+        torch.Size([2, 4])
+        """
         start = self._parameters[name]
         return start.expand(*batch, *start.shape) if batch else start
 
