@@ -14,6 +14,7 @@ from __future__ import annotations
 import linecache
 import logging
 import operator
+import re
 import os
 import sys
 from dataclasses import dataclass, field
@@ -359,7 +360,9 @@ def short_repr(model: Any, width: int = 60) -> str:
     """One line naming ``model`` as its repr does, cut to ``width`` characters."""
     inner = getattr(model, "_inner_repr", None)  # a Chain's one-line form
     text = inner() if callable(inner) else repr(model) if isinstance(model, nn.Module) else _function_name(model)
-    first = text.split("\n", 1)[0].split("  # ", 1)[0]
+    # a multi-line repr (nn.Sequential's, a long Chain's) folds into one line, comments dropped
+    first = " ".join(line.split("  # ", 1)[0].strip() for line in text.split("\n"))
+    first = re.sub(r",? \)", ")", re.sub(r"\( ", "(", first))
     return first if len(first) <= width else first[: width - 1] + "…"
 
 
