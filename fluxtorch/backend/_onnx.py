@@ -49,7 +49,7 @@ class OnnxModel:
         self._inputs = self.session.get_inputs()
         self._shown = shown
 
-    def __call__(self, *xs: Any) -> Tensor | tuple[Tensor, ...]:
+    def __call__(self, *xs: Any) -> Any:
         if len(xs) != len(self._inputs):
             raise TypeError(f"{self!r} takes {len(self._inputs)} input(s), got {len(xs)}.")
         tensors = [to_tensor(x, who=repr(self)) for x in xs]
@@ -60,6 +60,8 @@ class OnnxModel:
         outputs = [torch.from_numpy(y).to(tensors[0].device) for y in self.session.run(None, feeds)]
         if single:
             outputs = [y.squeeze(0) for y in outputs]
+        if len(xs) == 1 and hasattr(xs[0], "rewrap"):  # a Batch (or Seq) in gives one out, as in the model
+            outputs = [xs[0].rewrap(y) for y in outputs]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     @staticmethod
