@@ -10,7 +10,7 @@ from torch import Tensor
 
 from fluxtorch._template import Param, net
 from fluxtorch.layers._checks import kind_mismatch
-from fluxtorch.layers._init import glorot_uniform
+from fluxtorch.layers._init import glorot_uniform, weights
 
 
 @net
@@ -60,7 +60,7 @@ class Affine:
 @Affine.constructor
 def _sizes(in_: int, out: int, *, init: Callable[..., Tensor] = glorot_uniform) -> Affine:
     _check_sizes(in_, out)
-    return Affine(init(in_, out), torch.zeros(out))
+    return Affine(weights(init, in_, out, who=f"Affine({in_}, {out})"), torch.zeros(out))
 
 
 @Affine.constructor
