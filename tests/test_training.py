@@ -336,6 +336,15 @@ def test_mse_matches_torch() -> None:
         mse(torch.ones(4, 1), torch.ones(4))
 
 
+def test_mse_on_targets_of_the_wrong_shape_says_which_fix_applies() -> None:
+    with pytest.raises(ValueError, match=r"Fix: reshape the targets, e.g. y.reshape\(\(4, 1\)\)"):
+        mse(torch.ones(4, 1), torch.ones(4))
+    with pytest.raises(ValueError, match=r"class indices: train with loss=logitcrossentropy"):
+        mse(torch.randn(16, 2), torch.randint(0, 2, (16,)))
+    with pytest.raises(ValueError, match=r"Fix: give one target value for each output value"):
+        mse(torch.randn(16, 2), torch.randn(16, 3))
+
+
 def test_logloss_matches_nll_on_one_hot_and_indices() -> None:
     p = torch.softmax(torch.randn(5, 7, 4, dtype=torch.float64), -1)  # (batch, time, classes)
     y = torch.randint(0, 4, (5, 7))
