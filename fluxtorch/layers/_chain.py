@@ -115,6 +115,10 @@ class Chain(InferringModule):
             if index not in self._names:
                 raise KeyError(f"Chain has no layer named {index!r}; its names are {self._names}.")
             return self._layers[self._names.index(index)]
+        if isinstance(index, int) and not -len(self._layers) <= index < len(self._layers):
+            n = len(self._layers)
+            held = f"{n} layers, m[0] to m[{n - 1}] (m[-1] is the last)" if n else "no layers"
+            raise IndexError(f"Chain index {index} is out of range: it has {held}.")
         return self._layers[index]
 
     def __len__(self) -> int:

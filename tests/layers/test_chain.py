@@ -173,3 +173,11 @@ def test_one_image_after_input_runs_as_a_batch_of_one_and_comes_back_as_one() ->
     torch.testing.assert_close(cnn(image), cnn(image[None])[0])
     with pytest.raises(ValueError, match=r"expected data points of shape \(1, 8, 8\), got a tensor of shape \(2, 8, 8\)"):
         cnn(torch.rand(2, 8, 8))
+
+
+def test_an_index_out_of_range_says_how_many_layers_there_are() -> None:
+    m = Chain(Affine(3, 4), relu)
+    assert m[-2] is m[0] and m[1] is relu
+    with pytest.raises(IndexError, match=r"Chain index 5 is out of range: it has 2 layers, m\[0\] to m\[1\]"):
+        m[5]
+    assert list(m) == [m[0], relu]  # iteration still stops at the end
