@@ -30,6 +30,11 @@ class Affine:
     b: Param
 
     def __post_init__(self) -> None:
+        if self.W.dim() == 0 and self.b.dim() == 0:  # Affine(2.5, 3): sizes that are not ints
+            raise TypeError(
+                f"Affine sizes must be whole numbers, got Affine({self.W.item()!r}, {self.b.item()!r}). Fix: give ints, "
+                f"e.g. Affine(int(n_in), int(n_out)), or tensors, Affine(W, b)."
+            )
         if self.W.dim() != 2 or tuple(self.b.shape) != tuple(self.W.shape[1:]):
             raise ValueError(
                 f"Affine expected W of shape (in, out) and b of shape (out,), got W of shape "
