@@ -31,9 +31,9 @@ class Affine:
 
     def __post_init__(self) -> None:
         if self.W.dim() == 0 and self.b.dim() == 0:  # Affine(2.5, 3): sizes that are not ints
-            raise TypeError(
-                f"Affine sizes must be whole numbers, got Affine({self.W.item()!r}, {self.b.item()!r}). Fix: give ints, "
-                f"e.g. Affine(int(n_in), int(n_out)), or tensors, Affine(W, b)."
+            raise ValueError(
+                f"Affine sizes must be whole numbers, got Affine({self.W.item()!r}, {self.b.item()!r}). "
+                f"Fix: give integer sizes, Affine(10, 20) (int(n) of a float n), or tensors, Affine(W, b)."
             )
         if self.W.dim() != 2 or tuple(self.b.shape) != tuple(self.W.shape[1:]):
             raise ValueError(
