@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from fluxtorch import (
-    Affine, Chain, Input, NonFiniteLossError, Progress, accuracy, crossentropy, logitcrossentropy,
+    Affine, Chain, Input, NonFiniteLossError, Progress, accuracy, collate, crossentropy, logitcrossentropy,
     logloss, mse, onehotbatch, relu, softmax, throttle, train,
 )
 
@@ -450,3 +450,12 @@ def test_progress_bar_on_a_terminal_shows_loss_and_speed(monkeypatch: pytest.Mon
     shown = screen.getvalue()
     assert "epoch 1/2" in shown and "epoch 2/2" in shown and "4/4" in shown
     assert "loss=" in shown and "samples/s" in shown
+
+
+def test_a_torch_loss_gets_the_stacked_tensors_of_batches_from_collate() -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    model = Chain(Input(3), Affine(2))
+    loader = DataLoader(list(zip(x, y)), batch_size=4, collate_fn=collate)
+    history = train(model, loader, loss=F.cross_entropy, epochs=2, progress=False)
+    assert len(history) == 4 and all(math.isfinite(v) for v in history)
