@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -38,3 +39,13 @@ def param_count(model: Any) -> int:
         return 0
     unique = {id(p): p for m in model.modules() for p in m._parameters.values() if p is not None}
     return sum(p.numel() for p in unique.values())
+
+
+def one_line(text: str) -> str:
+    """A repr folded onto one line, ``  # ...`` comments dropped (``nn.Sequential``'s spans lines).
+
+    >>> one_line("Sequential(\\n  (0): ReLU()\\n)")
+    'Sequential((0): ReLU())'
+    """
+    folded = " ".join(line.split("  # ", 1)[0].strip() for line in text.split("\n"))
+    return re.sub(r",? \)", ")", re.sub(r"\( ", "(", folded))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import linecache
 import logging
 import operator
-import re
 import os
 import sys
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
-from fluxtorch._naming import _SHOWN
+from fluxtorch._naming import _SHOWN, one_line
 from fluxtorch._shape import NEEDS_VALUES, is_shape_only
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -360,9 +359,7 @@ def short_repr(model: Any, width: int = 60) -> str:
     """One line naming ``model`` as its repr does, cut to ``width`` characters."""
     inner = getattr(model, "_inner_repr", None)  # a Chain's one-line form
     text = inner() if callable(inner) else repr(model) if isinstance(model, nn.Module) else _function_name(model)
-    # a multi-line repr (nn.Sequential's, a long Chain's) folds into one line, comments dropped
-    first = " ".join(line.split("  # ", 1)[0].strip() for line in text.split("\n"))
-    first = re.sub(r",? \)", ")", re.sub(r"\( ", "(", first))
+    first = one_line(text)
     return first if len(first) <= width else first[: width - 1] + "…"
 
 
