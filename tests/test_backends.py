@@ -212,3 +212,11 @@ def test_onnx_model_given_a_batch_gives_a_batch_as_the_model_does() -> None:
     ys = runtime(xs)
     assert isinstance(ys, fluxtorch.Batch) and ys.shape == (3, 2)
     assert close(ys.raw, model(xs).raw)
+
+
+def test_onnx_from_one_image_exports_for_batches_of_images() -> None:
+    cnn = Chain(Input(1, 8, 8), fluxtorch.Conv2D(2, 3), relu, fluxtorch.MaxPool(2), fluxtorch.flatten, Affine(3))
+    runtime = onnx(cnn, torch.rand(1, 8, 8))  # one image, as Input(1, 8, 8) declares it
+    image, images = torch.rand(1, 8, 8), torch.rand(5, 1, 8, 8)
+    assert runtime(image).shape == (3,) and close(runtime(image), cnn(image))
+    assert close(runtime(images), cnn(images))

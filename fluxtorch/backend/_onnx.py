@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from fluxtorch._convert import to_tensor
 from fluxtorch._naming import callable_name
+from fluxtorch.layers._chain import Chain
+from fluxtorch.layers._input import Input
 
 _NUMPY = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -134,8 +136,11 @@ def onnx(
 
 
 def _takes_batches(module: nn.Module, examples: tuple[Tensor, ...], expected: Any) -> bool:
-    """Whether a model given one 1-D data point also maps a batch of it to the batched result."""
-    if not all(x.dim() == 1 for x in examples) or not isinstance(expected, Tensor):
+    """Whether a model given one data point (1-D, or the shape its ``Input`` declares) also maps
+    a batch of it to the batched result."""
+    first = module[0] if isinstance(module, Chain) and len(module) else None
+    point = first.shape if isinstance(first, Input) else None
+    if not all(x.dim() == 1 or tuple(x.shape) == point for x in examples) or not isinstance(expected, Tensor):
         return False
     try:
         batched = module(*(x.unsqueeze(0) for x in examples))

@@ -84,7 +84,8 @@ class Chain(InferringModule):
                 return x.rewrap(self.forward(x.raw))
             x = at_edge(x, who="Chain")
         first = self._layers[0] if self._layers else None
-        if isinstance(first, Input) and len(first.shape) > 1 and tuple(x.shape) == first.shape:
+        point = isinstance(first, Input) and len(first.shape) > 1 and x.dim() == len(first.shape)
+        if point and tuple(x.shape) == first.shape:  # x.dim() first: no guard on a dynamic batch size
             # one image-like data point: run it as a batch of one, so that layers which read a
             # 3-D tensor as a batch (flatten) see the batch, and give one data point back
             return self.forward(x.unsqueeze(0)).squeeze(0)

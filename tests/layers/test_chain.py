@@ -181,3 +181,11 @@ def test_an_index_out_of_range_says_how_many_layers_there_are() -> None:
     with pytest.raises(IndexError, match=r"Chain index 5 is out of range: it has 2 layers, m\[0\] to m\[1\]"):
         m[5]
     assert list(m) == [m[0], relu]  # iteration still stops at the end
+
+
+def test_an_image_input_chain_exports_with_a_dynamic_batch() -> None:
+    cnn = Chain(Input(1, 8, 8), Conv2D(2, 3), relu, MaxPool(2), flatten, Affine(3))
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(cnn, (torch.rand(2, 1, 8, 8),), dynamic_shapes=({0: batch},))
+    x = torch.rand(5, 1, 8, 8)
+    torch.testing.assert_close(program.module()(x), cnn(x))
