@@ -81,9 +81,13 @@ def _require_inferred(model: nn.Module) -> None:
             else f"{type(model).__name__} has layers whose input size is not inferred yet "
             f"({'; '.join(missing)}), so their parameters do not exist"
         )
+        start = (
+            "start the Chain with Input(...) (e.g. Chain(Input(784), Affine(128), ...))"
+            if type(model).__name__ == "Chain" or getattr(model, "_pending", None)
+            else "give its layers their input sizes (e.g. Affine(784, 128)), or Chains starting with Input(...),"
+        )
         raise UninferredError(
-            f"{what}. Fix: start the Chain "
-            f"with Input(...) (e.g. Chain(Input(784), Affine(128), ...)) or call the model once "
+            f"{what}. Fix: {start} or call the model once "
             f"on example data before asking for parameters or building an optimizer."
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -57,3 +58,13 @@ def unique_parameters(model: nn.Module) -> list[nn.Parameter]:
     2
     """
     return list({id(p): p for m in model.modules() for p in m._parameters.values() if p is not None}.values())
+
+
+def one_line(text: str) -> str:
+    """A repr folded onto one line, ``  # ...`` comments dropped (``nn.Sequential``'s spans lines).
+
+    >>> one_line("Sequential(\\n  (0): ReLU()\\n)")
+    'Sequential((0): ReLU())'
+    """
+    folded = " ".join(line.split("  # ", 1)[0].strip() for line in text.split("\n"))
+    return re.sub(r",? \)", ")", re.sub(r"\( ", "(", folded))

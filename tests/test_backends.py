@@ -203,3 +203,20 @@ def test_onnx_from_one_data_point_as_in_flux() -> None:
     assert close(runtime(xs), model(xs))
     summed = onnx(Chain(torch.exp, torch.sum, torch.log), torch.tensor([1.0, 2.0, 3.0]))  # not batch-aware
     assert close(summed([1, 2, 3]), torch.tensor(3.4076059644))
+
+
+def test_onnx_model_given_a_batch_gives_a_batch_as_the_model_does() -> None:
+    model = Chain(Affine(3, 4), relu, Affine(4, 2))
+    runtime = onnx(model, torch.rand(2, 3))
+    xs = fluxtorch.Batch([[1.0, 2, 3], [4, 5, 6], [7, 8, 9]])
+    ys = runtime(xs)
+    assert isinstance(ys, fluxtorch.Batch) and ys.shape == (3, 2)
+    assert close(ys.raw, model(xs).raw)
+
+
+def test_onnx_from_one_image_exports_for_batches_of_images() -> None:
+    cnn = Chain(Input(1, 8, 8), fluxtorch.Conv2D(2, 3), relu, fluxtorch.MaxPool(2), fluxtorch.flatten, Affine(3))
+    runtime = onnx(cnn, torch.rand(1, 8, 8))  # one image, as Input(1, 8, 8) declares it
+    image, images = torch.rand(1, 8, 8), torch.rand(5, 1, 8, 8)
+    assert runtime(image).shape == (3,) and close(runtime(image), cnn(image))
+    assert close(runtime(images), cnn(images))

@@ -24,3 +24,13 @@ def test_parameters_of_an_uninferred_layer_are_refused() -> None:
     with pytest.raises(UninferredError, match=r"\.W does not exist yet"):
         layer.W.shape
     assert isinstance(UninferredError("x"), AttributeError)  # hasattr(layer, "W") is False, not an error
+
+
+def test_an_uninferred_template_is_told_to_give_sizes_not_to_start_a_chain() -> None:
+    from fluxtorch import SkipConnection
+
+    block = SkipConnection(Affine(3), torch.add)
+    with pytest.raises(UninferredError, match=r"SkipConnection has layers .* Fix: give its layers their input sizes"):
+        list(block.parameters())
+    block(torch.ones(2, 3))
+    assert block.layer.W.shape == (3, 3)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from fluxtorch import (
-    Affine, Chain, Input, NonFiniteLossError, Progress, accuracy, crossentropy, logitcrossentropy,
+    Affine, Chain, Input, NonFiniteLossError, Progress, accuracy, collate, crossentropy, logitcrossentropy,
     logloss, mse, onehotbatch, relu, softmax, throttle, train,
 )
 
@@ -336,6 +336,15 @@ def test_mse_matches_torch() -> None:
         mse(torch.ones(4, 1), torch.ones(4))
 
 
+def test_mse_on_targets_of_the_wrong_shape_says_which_fix_applies() -> None:
+    with pytest.raises(ValueError, match=r"Fix: reshape the targets, e.g. y.reshape\(\(4, 1\)\)"):
+        mse(torch.ones(4, 1), torch.ones(4))
+    with pytest.raises(ValueError, match=r"class indices: train with loss=logitcrossentropy"):
+        mse(torch.randn(16, 2), torch.randint(0, 2, (16,)))
+    with pytest.raises(ValueError, match=r"Fix: give one target value for each output value"):
+        mse(torch.randn(16, 2), torch.randn(16, 3))
+
+
 def test_logloss_matches_nll_on_one_hot_and_indices() -> None:
     p = torch.softmax(torch.randn(5, 7, 4, dtype=torch.float64), -1)  # (batch, time, classes)
     y = torch.randint(0, 4, (5, 7))
@@ -441,3 +450,12 @@ def test_progress_bar_on_a_terminal_shows_loss_and_speed(monkeypatch: pytest.Mon
     shown = screen.getvalue()
     assert "epoch 1/2" in shown and "epoch 2/2" in shown and "4/4" in shown
     assert "loss=" in shown and "samples/s" in shown
+
+
+def test_a_torch_loss_gets_the_stacked_tensors_of_batches_from_collate() -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    model = Chain(Input(3), Affine(2))
+    loader = DataLoader(list(zip(x, y)), batch_size=4, collate_fn=collate)
+    history = train(model, loader, loss=F.cross_entropy, epochs=2, progress=False)
+    assert len(history) == 4 and all(math.isfinite(v) for v in history)

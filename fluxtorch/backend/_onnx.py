@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from fluxtorch._convert import to_tensor
 from fluxtorch._naming import callable_name
+from fluxtorch.layers._chain import Chain
+from fluxtorch.layers._input import Input
 
 _NUMPY = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -49,7 +51,7 @@ class OnnxModel:
         self._inputs = self.session.get_inputs()
         self._shown = shown
 
-    def __call__(self, *xs: Any) -> Tensor | tuple[Tensor, ...]:
+    def __call__(self, *xs: Any) -> Any:
         """Run the ONNX model on ``xs`` (a batch, or one data point as a batch of one)."""
         if len(xs) != len(self._inputs):
             raise TypeError(
@@ -64,6 +66,8 @@ class OnnxModel:
         outputs = [torch.from_numpy(y).to(tensors[0].device) for y in self.session.run(None, feeds)]
         if single:
             outputs = [y.squeeze(0) for y in outputs]
+        if len(xs) == 1 and hasattr(xs[0], "rewrap"):  # a Batch (or Seq) in gives one out, as in the model
+            outputs = [xs[0].rewrap(y) for y in outputs]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     @staticmethod
@@ -136,8 +140,11 @@ def onnx(
 
 
 def _takes_batches(module: nn.Module, examples: tuple[Tensor, ...], expected: Any) -> bool:
-    """Whether a model given one 1-D data point also maps a batch of it to the batched result."""
-    if not all(x.dim() == 1 for x in examples) or not isinstance(expected, Tensor):
+    """Whether a model given one data point (1-D, or the shape its ``Input`` declares) also maps
+    a batch of it to the batched result."""
+    first = module[0] if isinstance(module, Chain) and len(module) else None
+    point = first.shape if isinstance(first, Input) else None
+    if not all(x.dim() == 1 or tuple(x.shape) == point for x in examples) or not isinstance(expected, Tensor):
         return False
     try:
         batched = module(*(x.unsqueeze(0) for x in examples))

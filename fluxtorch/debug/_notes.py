@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fluxtorch._naming import one_line
+
 _NOTE_HEAD = "fluxtorch: the error happened in "
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
@@ -170,5 +172,5 @@ def _short(model: Any) -> str:
             text = repr(model) if isinstance(model, nn.Module) else getattr(model, "__name__", repr(model))
     except Exception:  # a broken repr must never replace the user's own error
         text = f"<{type(model).__name__}>"
-    first = text.split("\n", 1)[0]
+    first = one_line(text)
     return first if len(first) <= 80 else first[:79] + "…"

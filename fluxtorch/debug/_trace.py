@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
-from fluxtorch._naming import callable_name
+from fluxtorch._naming import callable_name, one_line
 from fluxtorch._shape import NEEDS_VALUES, is_shape_only
 from fluxtorch.debug._notes import _PACKAGE_DIR, _TORCH_DIR
 _MODULE_CALL = {nn.Module._call_impl.__code__, nn.Module._wrapped_call_impl.__code__}
@@ -349,7 +349,7 @@ def short_repr(model: Any, width: int = 60) -> str:
     """One line naming ``model`` as its repr does, cut to ``width`` characters."""
     inner = getattr(model, "_inner_repr", None)  # a Chain's one-line form
     text = inner() if callable(inner) else repr(model) if isinstance(model, nn.Module) else _function_name(model)
-    first = text.split("\n", 1)[0].split("  # ", 1)[0]
+    first = one_line(text)
     return first if len(first) <= width else first[: width - 1] + "…"
 
 

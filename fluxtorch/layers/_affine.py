@@ -10,7 +10,7 @@ from torch import Tensor
 
 from fluxtorch._template import Param, net
 from fluxtorch.layers._checks import kind_mismatch
-from fluxtorch.layers._init import glorot_uniform
+from fluxtorch.layers._init import glorot_uniform, weights
 
 
 @net
@@ -30,6 +30,11 @@ class Affine:
     b: Param
 
     def __post_init__(self) -> None:
+        if self.W.dim() == 0 and self.b.dim() == 0:  # Affine(2.5, 3): sizes that are not ints
+            raise ValueError(
+                f"Affine sizes must be whole numbers, got Affine({self.W.item()!r}, {self.b.item()!r}). "
+                f"Fix: give integer sizes, Affine(10, 20) (int(n) of a float n), or tensors, Affine(W, b)."
+            )
         if self.W.dim() != 2 or tuple(self.b.shape) != tuple(self.W.shape[1:]):
             raise ValueError(
                 f"Affine expected W of shape (in, out) and b of shape (out,), got W of shape "
@@ -60,7 +65,7 @@ class Affine:
 @Affine.constructor
 def _sizes(in_: int, out: int, *, init: Callable[..., Tensor] = glorot_uniform) -> Affine:
     _check_sizes(in_, out)
-    return Affine(init(in_, out), torch.zeros(out))
+    return Affine(weights(init, in_, out, who=f"Affine({in_}, {out})"), torch.zeros(out))
 
 
 @Affine.constructor

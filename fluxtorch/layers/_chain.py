@@ -83,6 +83,12 @@ class Chain(InferringModule):
             if isinstance(x, Stacked):  # a Batch in gives a Batch out
                 return x.rewrap(self.forward(x.raw))
             x = at_edge(x, who="Chain")
+        first = self._layers[0] if self._layers else None
+        point = isinstance(first, Input) and len(first.shape) > 1 and x.dim() == len(first.shape)
+        if point and tuple(x.shape) == first.shape:  # x.dim() first: no guard on a dynamic batch size
+            # one image-like data point: run it as a batch of one, so that layers which read a
+            # 3-D tensor as a batch (flatten) see the batch, and give one data point back
+            return self.forward(x.unsqueeze(0)).squeeze(0)
         for i, layer in enumerate(self._layers):
             try:
                 x = layer(x)
@@ -113,6 +119,10 @@ class Chain(InferringModule):
                     f"Fix: use one of those names, or an int position."
                 )
             return self._layers[self._names.index(index)]
+        if isinstance(index, int) and not -len(self._layers) <= index < len(self._layers):
+            n = len(self._layers)
+            held = f"{n} layers, m[0] to m[{n - 1}] (m[-1] is the last)" if n else "no layers"
+            raise IndexError(f"Chain index {index} is out of range: it has {held}.")
         return self._layers[index]
 
     def __len__(self) -> int:

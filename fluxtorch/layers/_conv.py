@@ -14,7 +14,7 @@ from torch import Tensor
 
 from fluxtorch._template import Param, net
 from fluxtorch.layers._checks import kind_mismatch
-from fluxtorch.layers._init import glorot_uniform
+from fluxtorch.layers._init import glorot_uniform, weights
 
 
 @net
@@ -77,7 +77,7 @@ def _sizes(
             f"Conv2D sizes must be non-negative and the kernel positive, got in={in_}, out={out}, "
             f"kernel={kernel}. Fix: e.g. Conv2D(1, 8, 3)."
         )
-    return Conv2D(init(out, in_, *_kernel(kernel)), torch.zeros(out), stride, padding)
+    return Conv2D(weights(init, out, in_, *_kernel(kernel), who="Conv2D"), torch.zeros(out), stride, padding)
 
 
 @Conv2D.constructor

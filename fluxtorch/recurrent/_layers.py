@@ -7,6 +7,7 @@ over sequences; ``unroll1`` steps them one call at a time.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -14,7 +15,7 @@ from torch import Tensor
 
 from fluxtorch._template import Param, State, Template, net
 from fluxtorch.layers._activation import tanh, σ
-from fluxtorch.layers._init import glorot_uniform
+from fluxtorch.layers._init import glorot_uniform, weights
 
 Init = Callable[..., Tensor]
 
@@ -163,14 +164,15 @@ def check_step(cell: Template, x: Tensor, Wx: Tensor) -> None:
     )
 
 
-def _gates(count: int, in_: int, out: int, init: Init) -> list[Tensor]:
+def _gates(count: int, in_: int, out: int, init: Init, name: str) -> list[Tensor]:
     """``count`` gates' ``Wx· (in, out)``, ``Wy· (out, out)``, ``b· (out,)``, in field order."""
-    return [t for _ in range(count) for t in (init(in_, out), init(out, out), torch.zeros(out))]
+    w = partial(weights, init, who=f"{name}({in_}, {out})")
+    return [t for _ in range(count) for t in (w(in_, out), w(out, out), torch.zeros(out))]
 
 
 @Recurrent.constructor
 def _recurrent_sizes(in_: int, out: int, *, init: Init = glorot_uniform) -> Recurrent:
-    return Recurrent(*_gates(1, in_, out, init), torch.zeros(out))
+    return Recurrent(*_gates(1, in_, out, init, "Recurrent"), torch.zeros(out))
 
 
 @Recurrent.constructor
@@ -180,7 +182,7 @@ def _recurrent_inferred(out: int, *, init: Init = glorot_uniform) -> Recurrent:
 
 @GatedRecurrent.constructor
 def _gru_sizes(in_: int, out: int, *, init: Init = glorot_uniform) -> GatedRecurrent:
-    return GatedRecurrent(*_gates(3, in_, out, init), torch.zeros(out))
+    return GatedRecurrent(*_gates(3, in_, out, init, "GatedRecurrent"), torch.zeros(out))
 
 
 @GatedRecurrent.constructor
@@ -190,7 +192,7 @@ def _gru_inferred(out: int, *, init: Init = glorot_uniform) -> GatedRecurrent:
 
 @LSTM.constructor
 def _lstm_sizes(in_: int, out: int, *, init: Init = glorot_uniform) -> LSTM:
-    return LSTM(*_gates(4, in_, out, init), torch.zeros(out), torch.zeros(out))
+    return LSTM(*_gates(4, in_, out, init, "LSTM"), torch.zeros(out), torch.zeros(out))
 
 
 @LSTM.constructor

@@ -91,6 +91,12 @@ class Unroll1(nn.Module):
     def __init__(self, model: Callable[..., Any]) -> None:
         super().__init__()
         _check_model(model, "unroll1")
+        if isinstance(model, (Unroll, Unroll1)):
+            raise TypeError(
+                f"unroll1 expected a step model, got {model!r}, which already runs "
+                f"{'whole sequences' if isinstance(model, Unroll) else 'one step at a time'}. "
+                f"Fix: step the model inside it, unroll1(m.model)."
+            )
         self.model = model
         self._carry: tuple[tuple, Carry] | None = None
 

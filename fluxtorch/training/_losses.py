@@ -20,10 +20,18 @@ def mse(ŷ: Tensor, y: Any) -> Tensor:
     """
     ŷ, y = _raw(ŷ, "mse"), _raw(y, "mse")
     if y.shape != ŷ.shape:
+        if not y.is_floating_point() and y.shape == ŷ.shape[:-1]:
+            fix = (
+                "they look like class indices: train with loss=logitcrossentropy (on logits) or "
+                "loss=logloss (on probabilities), or give one-hot targets, onehotbatch(y, labels)"
+            )
+        elif y.numel() == ŷ.numel():
+            fix = f"reshape the targets, e.g. y.reshape({tuple(ŷ.shape)})"
+        else:
+            fix = "give one target value for each output value"
         raise ValueError(
             f"mse expected targets of the model's output shape {tuple(ŷ.shape)}, got "
-            f"{tuple(y.shape)} (broadcasting them would silently compare every pair). "
-            f"Fix: reshape the targets, e.g. y.reshape({tuple(ŷ.shape)})."
+            f"{tuple(y.shape)} (broadcasting them would silently compare every pair). Fix: {fix}."
         )
     return ((ŷ - y.to(ŷ.device, ŷ.dtype)) ** 2).mean()
 

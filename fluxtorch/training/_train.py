@@ -166,11 +166,17 @@ class _Loop:
                 bar.close()
 
 
+def _stacked(v: Any) -> Any:
+    """A ``Batch``/``Seq`` as its stacked tensor, so that any loss (torch's too) can take it."""
+    raw = getattr(v, "raw", None)
+    return raw if isinstance(raw, Tensor) else v
+
+
 def _step(loop: _Loop, x: Any, y: Any, epoch: int, step: int) -> float:
     """One optimisation step; checks the loss before anything touches the parameters."""
     optimizer, scaler, dist = loop.optimizer, loop.scaler, loop.dist
     optimizer.zero_grad(set_to_none=True)  # gradients only: the parameters stay as they are
-    value = loop.loss(loop.model(x), y)
+    value = loop.loss(_stacked(loop.model(x)), _stacked(y))
     if not isinstance(value, Tensor) or value.numel() != 1:
         raise TypeError(
             f"train: loss must return a scalar tensor, got {type(value).__name__}"

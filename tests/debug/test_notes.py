@@ -152,3 +152,12 @@ def test_a_failing_repr_never_replaces_the_error() -> None:
     with pytest.raises(IndexError, match="the real problem") as info:
         Chain(Broken())(torch.ones(2))
     assert "<Broken>" in info.value.__notes__[0]
+
+
+def test_a_layer_with_a_multi_line_repr_is_named_on_one_line_in_the_note() -> None:
+    model = Chain(nn.Sequential(nn.ReLU(), nn.Linear(5, 2)))
+    with pytest.raises(RuntimeError) as caught:
+        model(torch.rand(2, 3))
+    assert caught.value.__notes__[-1].startswith(
+        "fluxtorch: the error happened in Chain[0], a Sequential((0): ReLU() (1): Linear(in_features=5, out_features=2,"
+    )

@@ -183,3 +183,12 @@ def test_layers_held_deeper_than_a_field_are_named_by_their_path() -> None:
 def test_layers_inferred_during_the_listing_are_shown_with_their_sizes() -> None:
     lines = rows(shapes(Chain(Affine(8), relu, Affine(2)), (3, 5), show=False))
     assert lines[2].startswith("[0] Affine(5 => 8)") and lines[4].startswith("[2] Affine(8 => 2)")
+
+
+def test_a_model_with_a_multi_line_repr_is_named_on_one_line() -> None:
+    model = nn.Sequential(Affine(10, 5), nn.Linear(5, 2))
+    report = shapes(model, (2, 10), show=False)
+    assert rows(report)[0] == (
+        "shapes of Sequential((0): Affine(10 => 5) (1): Linear(in_features=5, out_features=2, bias=True))"
+        " on input (2, 10):"
+    )

@@ -147,3 +147,9 @@ def test_uninferred_size_from_a_0d_input_is_a_value_error() -> None:
 def test_input_on_another_device_says_to_move_the_data_or_the_model() -> None:
     with pytest.raises(TypeError, match=r"on cpu, got input of dtype torch.float32 on meta\. Fix: move the data, e.g. x.to\('cpu'\)"):
         Affine(3, 2)(torch.ones(2, 3, device="meta"))
+
+
+def test_sizes_that_are_not_whole_numbers_are_named_as_such() -> None:
+    with pytest.raises(ValueError, match=r"Affine sizes must be whole numbers, got Affine\(2.5, 3.0\). Fix: give integer sizes"):
+        Affine(2.5, 3)
+    assert Affine(np.int64(3), 4).W.shape == (3, 4)

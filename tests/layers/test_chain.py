@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from fluxtorch import Affine, Chain, Input, relu, softmax, σ
+from fluxtorch import Affine, Chain, Conv2D, Input, MaxPool, flatten, relu, softmax, σ
 
 
 def test_seed_chain_equals_hand_written_composition() -> None:
@@ -164,3 +164,28 @@ def test_input_inference_through_a_layer_that_looks_at_values() -> None:
     x = torch.randn(5, 3)
     h = x @ model[1].W + model[1].b
     torch.testing.assert_close(model(x), (h / h.abs().max()) @ model[3].W + model[3].b)
+
+
+def test_one_image_after_input_runs_as_a_batch_of_one_and_comes_back_as_one() -> None:
+    cnn = Chain(Input(1, 8, 8), Conv2D(2, 3), relu, MaxPool(2), flatten, Affine(3))
+    image = torch.rand(1, 8, 8)
+    assert cnn(image).shape == (3,)
+    torch.testing.assert_close(cnn(image), cnn(image[None])[0])
+    with pytest.raises(ValueError, match=r"expected data points of shape \(1, 8, 8\), got a tensor of shape \(2, 8, 8\)"):
+        cnn(torch.rand(2, 8, 8))
+
+
+def test_an_index_out_of_range_says_how_many_layers_there_are() -> None:
+    m = Chain(Affine(3, 4), relu)
+    assert m[-2] is m[0] and m[1] is relu
+    with pytest.raises(IndexError, match=r"Chain index 5 is out of range: it has 2 layers, m\[0\] to m\[1\]"):
+        m[5]
+    assert list(m) == [m[0], relu]  # iteration still stops at the end
+
+
+def test_an_image_input_chain_exports_with_a_dynamic_batch() -> None:
+    cnn = Chain(Input(1, 8, 8), Conv2D(2, 3), relu, MaxPool(2), flatten, Affine(3))
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(cnn, (torch.rand(2, 1, 8, 8),), dynamic_shapes=({0: batch},))
+    x = torch.rand(5, 1, 8, 8)
+    torch.testing.assert_close(program.module()(x), cnn(x))

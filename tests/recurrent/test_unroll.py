@@ -431,3 +431,11 @@ def test_vectorised_map_over_a_batch_of_sequences() -> None:
         out = fmap(model, xs)
         assert isinstance(out, Batch)
         torch.testing.assert_close(out.raw, model(xs.raw), atol=1e-6, rtol=1e-5)
+
+
+def test_unroll1_of_a_sequence_model_names_the_step_model_to_use() -> None:
+    train_model = unroll(Chain(LSTM(5, 8), Affine(8, 3)), 4)
+    with pytest.raises(TypeError, match=r"unroll1 expected a step model, got unroll\(.*whole sequences.*unroll1\(m.model\)"):
+        unroll1(train_model)
+    sampler = unroll1(train_model.model)
+    assert sampler(torch.rand(1, 5)).shape == (1, 3)
