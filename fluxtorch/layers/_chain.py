@@ -35,6 +35,7 @@ class Chain(InferringModule):
         super().__init__()
         self._names: list[str] = []
         self._layers: list[Callable[..., Any]] = []
+        self._point: tuple[int, ...] | None = None
         for i, layer in enumerate(layers):
             self._add(str(i), layer)
         for name, layer in named.items():
@@ -44,6 +45,8 @@ class Chain(InferringModule):
 
     def _add(self, name: str, layer: Callable[..., Any]) -> None:
         position = len(self._layers)
+        if position == 0:  # an Input of image-like points lets one point in as a batch of one
+            self._point = layer.shape if isinstance(layer, Input) and len(layer.shape) > 1 else None
         if not callable(layer):
             raise TypeError(
                 f"Chain layer {name if not name.isdigit() else position} must be callable (a "
@@ -83,9 +86,8 @@ class Chain(InferringModule):
             if isinstance(x, Stacked):  # a Batch in gives a Batch out
                 return x.rewrap(self.forward(x.raw))
             x = at_edge(x, who="Chain")
-        first = self._layers[0] if self._layers else None
-        point = isinstance(first, Input) and len(first.shape) > 1 and x.dim() == len(first.shape)
-        if point and tuple(x.shape) == first.shape:  # x.dim() first: no guard on a dynamic batch size
+        point = self._point  # x.dim() is compared first: no guard on a dynamic batch size
+        if point is not None and x.dim() == len(point) and x.shape == point:
             # one image-like data point: run it as a batch of one, so that layers which read a
             # 3-D tensor as a batch (flatten) see the batch, and give one data point back
             return self.forward(x.unsqueeze(0)).squeeze(0)
