@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         plotted = plot(args.plot, f"char-RNN: LSTM({args.hidden}) x 2, logloss", {
             "loss (nats/char)": {**loss_curves(history), "validation": (epochs, val_loss)},
         })
-        print(f"{args.epochs} epochs in {seconds:.1f} s; {plotted}")
+        print(f"{args.epochs} epoch{'s' if args.epochs != 1 else ''} in {seconds:.1f} s; {plotted}")
         final = val_loss[-1]
     else:
         with torch.no_grad():

@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "training loss (logloss)": loss_curves(history),
             "test accuracy": {"test": (epochs, test_acc)},
         })
-        print(f"{args.epochs} epochs in {seconds:.1f} s; {plotted}")
+        print(f"{args.epochs} epoch{'s' if args.epochs != 1 else ''} in {seconds:.1f} s; {plotted}")
         print(f"test accuracy: {final:.4f}")
     run.finish()
     return {"accuracy": final, "history": history, "test_accuracy": test_acc, "seconds": seconds, "source": source}
