@@ -37,7 +37,7 @@ class InferringModule(nn.Module):
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
         """As ``nn.Module.parameters``; refused while a layer's size is uninferred."""
         _require_inferred(self)
-        return super().parameters(recurse)
+        return (p for _, p in nn.Module.named_parameters(self, recurse=recurse))  # checked once, above
 
     def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, nn.Parameter]]:
         """As ``nn.Module.named_parameters``; refused while a layer's size is uninferred."""
@@ -67,9 +67,18 @@ def _infer_on_call(module: Any, args: tuple) -> None:
         module.materialize(x.shape, device=x.device, dtype=dtype)
 
 
+def is_pending(module: nn.Module) -> bool:
+    """Whether ``module`` is a size-inferred layer that has not seen its input shape yet.
+
+    >>> is_pending(Affine(3)), is_pending(Affine(2, 3))
+    (True, False)
+    """
+    return module.__dict__.get("_pending") is not None  # no nn.Module.__getattr__ miss per module
+
+
 def uninferred_layers(model: nn.Module) -> list[str]:
     """Paths of the layers inside ``model`` whose sizes are not inferred yet."""
-    return [f"{name or 'model'}: {m!r}" for name, m in model.named_modules() if getattr(m, "_pending", None)]
+    return [f"{name or 'model'}: {m!r}" for name, m in model.named_modules() if is_pending(m)]
 
 
 def _require_inferred(model: nn.Module) -> None:
@@ -77,13 +86,13 @@ def _require_inferred(model: nn.Module) -> None:
     if missing:
         what = (
             f"{model!r} does not know its input size yet, so its parameters do not exist"
-            if getattr(model, "_pending", None)
+            if is_pending(model)
             else f"{type(model).__name__} has layers whose input size is not inferred yet "
             f"({'; '.join(missing)}), so their parameters do not exist"
         )
         start = (
             "start the Chain with Input(...) (e.g. Chain(Input(784), Affine(128), ...))"
-            if type(model).__name__ == "Chain" or getattr(model, "_pending", None)
+            if type(model).__name__ == "Chain" or is_pending(model)
             else "give its layers their input sizes (e.g. Affine(784, 128)), or Chains starting with Input(...),"
         )
         raise UninferredError(

@@ -21,7 +21,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from fluxtorch._anonymous import AnonymousNet, anonymous_net
 from fluxtorch._convert import at_edge, to_tensor
-from fluxtorch._infer import InferringModule, _infer_on_call, _Uninferred
+from fluxtorch._infer import InferringModule, _infer_on_call, _Uninferred, is_pending
 from fluxtorch._naming import callable_name
 from fluxtorch.debug._notes import annotate
 
@@ -254,7 +254,7 @@ class Template(InferringModule, metaclass=_TemplateMeta):
         >>> Affine(3).inferred, Affine(4, 3).inferred
         (False, True)
         """
-        return not any(getattr(m, "_pending", None) for m in self.modules())
+        return not any(is_pending(m) for m in self.modules())
 
     def materialize(self, shape: tuple[int, ...], *, device: Any = None, dtype: Any = None) -> None:
         """Create this pending layer's parameters for inputs of ``shape`` (batch included).

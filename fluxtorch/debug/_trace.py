@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.overrides import TorchFunctionMode
 
+from fluxtorch._infer import is_pending
 from fluxtorch._naming import callable_name, one_line
 from fluxtorch._shape import NEEDS_VALUES, is_shape_only
 from fluxtorch.debug._notes import _PACKAGE_DIR, _TORCH_DIR
@@ -136,7 +137,7 @@ def _example_kind(model: Any, dtype: torch.dtype | None) -> tuple[torch.device, 
 
 
 def _pending(model: nn.Module) -> bool:
-    return any(getattr(m, "_pending", None) for m in model.modules())
+    return any(is_pending(m) for m in model.modules())
 
 
 def _snapshot(model: Any) -> list[tuple[nn.Module, dict, dict]]:
@@ -206,7 +207,7 @@ class _Recorder(TorchFunctionMode):
             inputs=_input_shapes(args),
             site=_caller_site(sys._getframe(1)),
         )
-        if any(getattr(m, "_pending", None) for m in module.modules()):  # shown again once its sizes are known
+        if any(is_pending(m) for m in module.modules()):  # shown again once its sizes are known
             call.pending = step
         parent.children.append(call)
         self.stack.append(call)

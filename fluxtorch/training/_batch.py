@@ -32,10 +32,10 @@ def modules(model: Any) -> list[nn.Module]:
 def device_of(model: Any) -> torch.device:
     """Where the model's first parameter (or buffer) lives; the CPU for a plain function."""
     if isinstance(model, nn.Module):
-        for t in model.parameters():
-            return t.device
-        for t in model.buffers():
-            return t.device
+        for m in model.modules():  # read directly: a layer still inferring its size has none yet
+            for t in (*m._parameters.values(), *m._buffers.values()):
+                if t is not None:
+                    return t.device
     return torch.device("cpu")
 
 

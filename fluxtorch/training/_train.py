@@ -90,7 +90,7 @@ def train(
     device = torch.device(device) if device is not None else device_of(model)
     optimizer = _optimizer(model, opt, lr)
     callbacks = [c if isinstance(c, throttle) else throttle(c, every) for c in as_callbacks(cb)]
-    if isinstance(model, nn.Module):
+    if isinstance(model, nn.Module) and not model.training:  # layers a user froze in eval mode stay so
         model.train()
     loop = _Loop(model, loss, optimizer, callbacks, device, progress, scaler, _distributed(model))
     history = History()
@@ -168,6 +168,8 @@ class _Loop:
 
 def _stacked(v: Any) -> Any:
     """A ``Batch``/``Seq`` as its stacked tensor, so that any loss (torch's too) can take it."""
+    if isinstance(v, Tensor):  # the common case, without a failed attribute lookup
+        return v
     raw = getattr(v, "raw", None)
     return raw if isinstance(raw, Tensor) else v
 
