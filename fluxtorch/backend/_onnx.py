@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from fluxtorch._convert import to_tensor
+from fluxtorch._modes import evaluating
 from fluxtorch._naming import callable_name
 from fluxtorch.layers._chain import Chain
 from fluxtorch.layers._input import Input
@@ -189,16 +190,13 @@ def _evaluating(module: nn.Module) -> Iterator[None]:
     (``unroll(...)``) are traced as with ``stateful=False``: from the initial state, and
     without touching the state they carry.
     """
-    modes = [(m, m.training) for m in module.modules()]
     stateful = [m for m in module.modules() if getattr(m, "stateful", None) is True and hasattr(m, "reset")]
-    module.eval()
     for m in stateful:
         m.stateful = False
     try:
-        yield
+        with evaluating(module):
+            yield
     finally:
-        for m, training in modes:
-            m.training = training
         for m in stateful:
             m.stateful = True
 

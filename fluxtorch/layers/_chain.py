@@ -11,6 +11,7 @@ from fluxtorch._convert import at_edge
 from fluxtorch._shape import NEEDS_VALUES, run_on_shape
 from fluxtorch._naming import callable_name, with_count
 from fluxtorch._infer import InferringModule
+from fluxtorch._modes import evaluating
 from fluxtorch.debug._notes import annotate
 from fluxtorch.dims._batch import Stacked
 from fluxtorch.layers._input import Input
@@ -69,17 +70,12 @@ class Chain(InferringModule):
         A layer that looks at its input's values (``.item()``, ``x[x > 0]``) cannot run on a
         shape-only tensor: then one random data point is passed through instead.
         """
-        modes = [(m, m.training) for m in self.modules()]
-        self.eval()
-        try:
+        with evaluating(self):
             try:
                 run_on_shape(self, shape)
             except NEEDS_VALUES:
                 with torch.no_grad():
                     self(torch.rand(shape))
-        finally:
-            for module, training in modes:
-                module.training = training
 
     def forward(self, x: Any) -> Any:
         if not isinstance(x, Tensor):

@@ -24,11 +24,6 @@ def as_pair(pair: Any, who: str) -> tuple[Any, Any]:
     )
 
 
-def modules(model: Any) -> list[nn.Module]:
-    """Every module inside ``model`` (none for a plain function)."""
-    return list(model.modules()) if isinstance(model, nn.Module) else []
-
-
 def device_of(model: Any) -> torch.device:
     """Where the model's first parameter (or buffer) lives; the CPU for a plain function."""
     if isinstance(model, nn.Module):

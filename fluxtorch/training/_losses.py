@@ -8,8 +8,9 @@ import torch
 from torch import Tensor
 
 from fluxtorch._convert import to_tensor
+from fluxtorch._modes import evaluating
 from fluxtorch.backend._device import move
-from fluxtorch.training._batch import as_pair, device_of, is_pair, modules
+from fluxtorch.training._batch import as_pair, device_of, is_pair
 
 
 def mse(ŷ: Tensor, y: Any) -> Tensor:
@@ -108,32 +109,25 @@ def accuracy(model: Callable[[Any], Any], data: Any) -> float:
     """
     pairs = [data] if is_pair(data) else data
     device = device_of(model)
-    was_training = [(m, m.training) for m in modules(model)]
-    for m, _ in was_training:
-        m.eval()
     right = total = 0
-    try:
-        with torch.no_grad():
-            for pair in pairs:
-                x, y = as_pair(pair, "accuracy")
-                ŷ = to_tensor(model(move(x, device)), who="accuracy")
-                y = to_tensor(y, who="accuracy").to(ŷ.device)
-                predicted = ŷ.argmax(-1)
-                wanted = y  # class indices, or one-hot rows (float, int or bool) of the scores' shape
-                if y.shape == ŷ.shape:
-                    wanted = (y.float() if y.dtype == torch.bool else y).argmax(-1)
-                if wanted.shape != predicted.shape:
-                    raise ValueError(
-                        f"accuracy: the model gave scores of shape {tuple(ŷ.shape)}, so targets "
-                        f"must be one-hot rows of that shape or class indices of shape "
-                        f"{tuple(predicted.shape)}; got shape {tuple(y.shape)}. Fix: pass targets "
-                        f"as onehotbatch(labels, classes) or a tensor of class indices."
-                    )
-                right += int((predicted == wanted).sum())
-                total += predicted.numel()
-    finally:
-        for m, mode in was_training:
-            m.train(mode)
+    with evaluating(model), torch.no_grad():
+        for pair in pairs:
+            x, y = as_pair(pair, "accuracy")
+            ŷ = to_tensor(model(move(x, device)), who="accuracy")
+            y = to_tensor(y, who="accuracy").to(ŷ.device)
+            predicted = ŷ.argmax(-1)
+            wanted = y  # class indices, or one-hot rows (float, int or bool) of the scores' shape
+            if y.shape == ŷ.shape:
+                wanted = (y.float() if y.dtype == torch.bool else y).argmax(-1)
+            if wanted.shape != predicted.shape:
+                raise ValueError(
+                    f"accuracy: the model gave scores of shape {tuple(ŷ.shape)}, so targets "
+                    f"must be one-hot rows of that shape or class indices of shape "
+                    f"{tuple(predicted.shape)}; got shape {tuple(y.shape)}. Fix: pass targets "
+                    f"as onehotbatch(labels, classes) or a tensor of class indices."
+                )
+            right += int((predicted == wanted).sum())
+            total += predicted.numel()
     if total == 0:
         raise ValueError("accuracy got no data points. Fix: pass an (x, y) pair or a non-empty list of them.")
     return right / total
