@@ -7,6 +7,7 @@ value and assigning it sets this step's.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -85,10 +86,8 @@ def _wrap_stateful(located: Callable[..., Any]) -> Callable[..., Any]:
                 held[name] = self.initial_state(name, slot.batch)
         return located(self, x, *args, **kwargs)
 
-    forward_step.__wrapped__ = located.__wrapped__  # type: ignore[attr-defined]
-    forward_step.__doc__ = located.__doc__
-    forward_step.__name__ = located.__name__
-    forward_step.__qualname__ = located.__qualname__
+    functools.update_wrapper(forward_step, located)
+    forward_step.__wrapped__ = located.__wrapped__  # type: ignore[attr-defined]  # the user's code, for notes
     return forward_step
 
 

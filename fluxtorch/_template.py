@@ -8,6 +8,7 @@ and users' own layers are all written this way.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 import types
@@ -322,6 +323,7 @@ def _as_parameter(value: Any, where: str, kind: str) -> nn.Parameter:
 def _wrap_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
     """The user's forward, with list/array inputs converted and failures located."""
 
+    @functools.wraps(forward)  # name, docs, and __wrapped__: the user's code, for error notes
     def forward_located(self: Template, x: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(x, Tensor):
             if hasattr(x, "rewrap"):  # a Batch (or Seq) in gives a Batch out
@@ -333,10 +335,6 @@ def _wrap_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
             annotate(err, self, x=x)
             raise
 
-    forward_located.__wrapped__ = forward  # type: ignore[attr-defined]
-    forward_located.__doc__ = forward.__doc__
-    forward_located.__name__ = forward.__name__
-    forward_located.__qualname__ = forward.__qualname__
     return forward_located
 
 
