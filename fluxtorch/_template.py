@@ -248,6 +248,18 @@ class Template(InferringModule, metaclass=_TemplateMeta):
         self._pending_hook = self.register_forward_pre_hook(_infer_on_call)
         return self
 
+    @classmethod
+    def infer_features(cls, out: int, **options: Any) -> Template:
+        """``cls(in, out, **options)`` with ``in`` taken from the last dimension of the first input.
+
+        The usual size-inferred form of a layer from features to features (``Affine(128)``,
+        ``LSTM(256)``); it pickles, since it holds no lambda.
+
+        >>> Affine.infer_features(2)(torch.ones(3, 4)).shape
+        torch.Size([3, 2])
+        """
+        return cls.infer(functools.partial(_with_features, cls, out, **options), f"? => {out}")
+
     @property
     def inferred(self) -> bool:
         """Whether every size of this layer (and of the layers inside it) is known.
@@ -318,6 +330,15 @@ def _as_parameter(value: Any, where: str, kind: str) -> nn.Parameter:
         f"{where} is a {kind} field: expected a tensor (or an array or nested list of "
         f"numbers), got {type(value).__name__}. Fix: pass e.g. torch.randn(5, 5)."
     )
+
+
+def _with_features(cls: type, out: int, shape: tuple[int, ...], **options: Any) -> Template:
+    if not shape:
+        raise ValueError(
+            f"{cls.__name__}(? => {out}) takes its input size from the last dimension of its input, "
+            f"got a 0-d tensor. Fix: give data of shape (batch, features) or (features,)."
+        )
+    return cls(shape[-1], out, **options)
 
 
 def _wrap_forward(forward: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Callable
 
 import torch
@@ -71,16 +70,7 @@ def _sizes(in_: int, out: int, *, init: Callable[..., Tensor] = glorot_uniform) 
 @Affine.constructor
 def _inferred(out: int, *, init: Callable[..., Tensor] = glorot_uniform) -> Affine:
     _check_sizes(out)
-    return Affine.infer(partial(_from_shape, out=out, init=init), f"? => {out}")
-
-
-def _from_shape(shape: tuple[int, ...], *, out: int, init: Callable[..., Tensor]) -> Affine:
-    if not shape:
-        raise ValueError(
-            f"Affine(? => {out}) takes its input size from the last dimension of its input, "
-            f"got a 0-d tensor. Fix: give data of shape (batch, features) or (features,)."
-        )
-    return Affine(shape[-1], out, init=init)
+    return Affine.infer_features(out, init=init)
 
 
 def _check_sizes(*sizes: int) -> None:

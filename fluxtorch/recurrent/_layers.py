@@ -177,7 +177,7 @@ def _recurrent_sizes(in_: int, out: int, *, init: Init = glorot_uniform) -> Recu
 
 @Recurrent.constructor
 def _recurrent_inferred(out: int, *, init: Init = glorot_uniform) -> Recurrent:
-    return Recurrent.infer(lambda shape: Recurrent(shape[-1], out, init=init), f"? => {out}")
+    return Recurrent.infer_features(out, init=init)
 
 
 @GatedRecurrent.constructor
@@ -187,7 +187,7 @@ def _gru_sizes(in_: int, out: int, *, init: Init = glorot_uniform) -> GatedRecur
 
 @GatedRecurrent.constructor
 def _gru_inferred(out: int, *, init: Init = glorot_uniform) -> GatedRecurrent:
-    return GatedRecurrent.infer(lambda shape: GatedRecurrent(shape[-1], out, init=init), f"? => {out}")
+    return GatedRecurrent.infer_features(out, init=init)
 
 
 @LSTM.constructor
@@ -197,4 +197,4 @@ def _lstm_sizes(in_: int, out: int, *, init: Init = glorot_uniform) -> LSTM:
 
 @LSTM.constructor
 def _lstm_inferred(out: int, *, init: Init = glorot_uniform) -> LSTM:
-    return LSTM.infer(lambda shape: LSTM(shape[-1], out, init=init), f"? => {out}")
+    return LSTM.infer_features(out, init=init)

@@ -183,3 +183,11 @@ def test_cudnns_flatten_parameters_advice_is_silenced_only_on_cuda() -> None:
         with _fresh_weights(torch.zeros(1)):
             warnings.warn(advice, UserWarning)
     assert len(seen) == 1
+
+
+def test_size_inferred_cells_pickle_and_infer_after_loading() -> None:
+    import pickle
+
+    for cell in (LSTM(4), Recurrent(4), GatedRecurrent(4)):
+        again = pickle.loads(pickle.dumps(cell))
+        assert again(torch.randn(2, 3)).shape == (2, 4)
